@@ -1,0 +1,107 @@
+# leakwatch build: clang -> .bpf.o -> bpftool skeleton -> one binary.
+#
+#   make            build build/leakwatch
+#   make run        install what is missing, build, run the agent (root)
+#   make test       install what is missing, build, run every test (root)
+#   make deps       install build and test dependencies (Debian 12, root)
+#   make bench      capture benchmarks (tools/), root
+#   make asan       unit tests under AddressSanitizer + UBSan
+#   make format     clang-format the C sources
+
+BUILD   ?= build
+ARCH    ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+CC      ?= cc
+STRIP   ?= $(shell command -v llvm-strip 2>/dev/null)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
+	   -Iuser -Ibpf -I$(BUILD) -MMD -MP
+LDLIBS  := -lbpf -lelf -lz
+
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
+	      -Ivmlinux/$(ARCH) -Ibpf -Wall -Werror
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+USER_SRCS := $(shell find user -name '*.c' | sort)
+USER_OBJS := $(patsubst user/%.c,$(BUILD)/obj/%.o,$(USER_SRCS))
+# everything but main: linked into unit tests as well
+LIB_OBJS  := $(filter-out $(BUILD)/obj/main.o,$(USER_OBJS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+.PHONY: all clean deps run test unit bench asan format _deps _run _test _bench
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/leakwatch
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/leakwatch.h vmlinux/$(ARCH)/vmlinux.h | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(if $(STRIP),$(STRIP) -g $@)
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+# user objects may include any skeleton
+$(BUILD)/obj/%.o: user/%.c $(SKELS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/leakwatch: $(USER_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD):
+	mkdir -p $@
+
+# ---- tests ---------------------------------------------------------------
+CMOCKA_LIBS := -lcmocka
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDFLAGS) $(LDLIBS) $(CMOCKA_LIBS)
+
+unit: $(UNIT_BINS)
+	@for t in $(UNIT_BINS); do $$t || exit 1; done
+
+# AddressSanitizer + UBSan build of the unit tests, in its own directory
+asan:
+	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDFLAGS="-fsanitize=address,undefined" unit
+
+format:
+	clang-format -i $$(find user bpf tests/unit tools -name '*.[ch]' -not -name vmlinux.h)
+
+clean:
+	rm -rf $(BUILD)
+
+# ---- targets that need root ------------------------------------------------
+# As a normal user they re-run themselves through sudo, or say why they cannot.
+deps run test bench:
+	@if [ "$$(id -u)" = 0 ]; then \
+		$(MAKE) --no-print-directory _$@; \
+	elif command -v sudo >/dev/null 2>&1; then \
+		exec sudo $(MAKE) --no-print-directory _$@; \
+	else \
+		echo "make $@: needs root (it loads eBPF programs) and sudo is not installed;" \
+		     "run 'make $@' as root" >&2; exit 1; \
+	fi
+
+_deps:
+	tools/deps.sh
+
+_run: _deps
+	$(MAKE) --no-print-directory all
+	$(BUILD)/leakwatch run --policy policies
+
+_test: _deps
+	$(MAKE) --no-print-directory all $(UNIT_BINS)
+	tests/run.sh
+
+_bench: _deps
+	$(MAKE) --no-print-directory all
+	tools/bench-capture.sh
+
+-include $(USER_OBJS:.o=.d) $(UNIT_BINS:=.d)

@@ -1,0 +1,48 @@
+/*
+ * Capture stage: loads the BPF programs, finds the TLS libraries and
+ * executables to hook, attaches, and hands every ring-buffer record to the
+ * next stage.
+ */
+#ifndef LW_CAPTURE_H
+#define LW_CAPTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "leakwatch.h"
+
+struct lw_capture_opts {
+	uint32_t capture_max;  /* bytes per message, default 1 MiB */
+	uint32_t ring_bytes;   /* ring buffer size, power of two */
+	pid_t only_pid;        /* 0: every process */
+	bool stop_new_libs;    /* pause processes mapping an unseen libssl */
+	/* every record, after the capture stage has taken what it needs */
+	void (*on_record)(const struct lw_rec *r, size_t len, void *ud);
+	void *ud;
+};
+
+struct lw_capture;
+
+/* One line on stderr explains any failure (missing privilege, kernel
+ * feature, mount); returns NULL then. */
+struct lw_capture *lw_capture_open(const struct lw_capture_opts *o);
+/* Wait up to timeout_ms for records and dispatch them. <0 on error. */
+int lw_capture_poll(struct lw_capture *c, int timeout_ms);
+/* For callers with their own poll loop: readable when records wait, then
+ * lw_capture_consume() dispatches all of them without blocking. */
+int lw_capture_fd(struct lw_capture *c);
+int lw_capture_consume(struct lw_capture *c);
+/* Sum of the per-CPU kernel counters (enum lw_stat). */
+void lw_capture_stats(struct lw_capture *c, uint64_t out[LW_ST__MAX]);
+/* Path of the hooked file a record's `target` refers to ("" if unknown). */
+const char *lw_capture_target_path(struct lw_capture *c, uint32_t target);
+/* Targets hooked / examined and refused. */
+size_t lw_capture_ntargets(struct lw_capture *c);
+/* Detach and unload everything; resumes any process paused by us. */
+void lw_capture_close(struct lw_capture *c);
+
+extern const char *const lw_stat_names[LW_ST__MAX];
+
+#endif
