@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Capture benchmarks (issue 2). Measured, never asserted:
+#  1. keep-alive HTTPS POST loop, 16 KiB bodies: requests/s without the agent
+#     and with `leakwatch run`, alternating, same run -> ratio.
+#  2. loss: 10,000 TLS messages/s for LOSS_SECONDS through `leakwatch trace`
+#     -> messages sent, captured, lost.
+# Env: POST_SECONDS (10), ROUNDS (2), LOSS_RATE (10000), LOSS_SECONDS (60).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LW=$PWD/build/leakwatch
+POST_SECONDS=${POST_SECONDS:-10}
+ROUNDS=${ROUNDS:-2}
+LOSS_RATE=${LOSS_RATE:-10000}
+LOSS_SECONDS=${LOSS_SECONDS:-60}
+HTTP_PORT=${HTTP_PORT:-18460}
+SINK_PORT=${SINK_PORT:-18461}
+
+tmp=$(mktemp -d /tmp/leakwatch-bench.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" \
+	-days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+python3 tools/bench/tls_server.py --cert "$tmp/cert.pem" --key "$tmp/key.pem" \
+	--http-port "$HTTP_PORT" --sink-port "$SINK_PORT" &
+pids+=($!)
+sleep 1
+
+start_agent() { # mode args... ; sets agent_pid
+	"$LW" "$@" >"$tmp/agent.out" 2>"$tmp/agent.err" &
+	agent_pid=$!
+	pids+=("$agent_pid")
+	for _ in $(seq 100); do
+		grep -q ready "$tmp/agent.err" && return 0
+		sleep 0.1
+	done
+	cat "$tmp/agent.err" >&2
+	echo "bench: agent did not become ready" >&2
+	exit 1
+}
+stop_agent() {
+	kill -INT "$agent_pid"
+	wait "$agent_pid" || true
+}
+post_rate() {
+	python3 tools/bench/tls_client.py post-loop --port "$HTTP_PORT" --ca "$tmp/cert.pem" \
+		--seconds "$POST_SECONDS" --body 16384 | awk '{print $6}'
+}
+
+echo "== keep-alive HTTPS POST loop, 16 KiB bodies, ${POST_SECONDS}s x ${ROUNDS} rounds"
+base_sum=0
+agent_sum=0
+for r in $(seq "$ROUNDS"); do
+	b=$(post_rate)
+	start_agent run --policy policies --stats-interval 0
+	a=$(post_rate)
+	stop_agent
+	echo "round $r: no agent ${b} req/s, with agent ${a} req/s"
+	base_sum=$(echo "$base_sum + $b" | bc -l)
+	agent_sum=$(echo "$agent_sum + $a" | bc -l)
+done
+printf 'throughput ratio (with agent / without): %.3f\n' "$(echo "$agent_sum / $base_sum" | bc -l)"
+
+echo "== loss: ${LOSS_RATE} messages/s for ${LOSS_SECONDS}s (512-byte TLS writes)"
+start_agent trace --format json
+python3 tools/bench/tls_client.py rate --port "$SINK_PORT" --ca "$tmp/cert.pem" \
+	--rate "$LOSS_RATE" --seconds "$LOSS_SECONDS" --size 512 >"$tmp/sent" &
+client=$!
+pids+=("$client")
+wait "$client"
+sleep 1
+stop_agent
+sent=$(awk '{print $2}' "$tmp/sent")
+echo "client: $(cat "$tmp/sent")"
+captured=$(python3 - "$tmp/agent.out" "$client" <<'PY'
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m["pid"] == int(sys.argv[2]) and m["dir"] == "egress" and m["len"] == 512 \
+            and not m["truncated"] and m["data"].startswith("mmm"):
+        n += 1
+print(n)
+PY
+)
+echo "messages sent ${sent}, captured ${captured}, lost $((sent - captured))"
+grep '^stats:' "$tmp/agent.err" | tail -1

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install every build and test dependency on Debian 12. Idempotent: installs
+# only what is missing, and refreshes the package lists only then.
+set -euo pipefail
+
+pkgs=(
+	# build
+	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
+	# tests
+	libcmocka-dev curl openssl ca-certificates python3 iproute2 procps psmisc
+)
+# node and npm: keep whatever provides them (Debian's or another repository's
+# nodejs, which bundles npm); install Debian's only when absent.
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The node test client uses the official openai SDK, pinned by the lock file.
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ -f "$here/tests/node/package-lock.json" ] &&
+	{ [ ! -d "$here/tests/node/node_modules" ] ||
+		[ "$here/tests/node/package-lock.json" -nt "$here/tests/node/node_modules" ]; }; then
+	echo "deps: npm ci in tests/node"
+	(cd "$here/tests/node" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules)
+fi
