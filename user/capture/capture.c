@@ -102,7 +102,8 @@ static int ensure_mount(const char *dir, const char *fstype, unsigned long magic
 		lw_info("mounted %s at %s", fstype, dir);
 		return 0;
 	}
-	lw_err("cannot mount %s at %s: %s", fstype, dir, strerror(errno));
+	lw_err("cannot mount %s at %s: %s%s", fstype, dir, strerror(errno),
+	       errno == EPERM ? " (needs root)" : "");
 	return -1;
 }
 
@@ -366,9 +367,6 @@ struct lw_capture *lw_capture_open(const struct lw_capture_opts *o)
 	c->o.ring_bytes = pow2_at_least(c->o.ring_bytes ? c->o.ring_bytes : 32u << 20);
 	libbpf_set_print(libbpf_print);
 
-	if (geteuid() != 0)
-		lw_warn("not running as root: loading BPF needs CAP_BPF, CAP_PERFMON and "
-			"CAP_SYS_ADMIN");
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
 		lw_err("kernel BTF (/sys/kernel/btf/vmlinux) is missing: this kernel was built "
 		       "without CONFIG_DEBUG_INFO_BTF, which leakwatch needs");
