@@ -15,8 +15,10 @@ BPFTOOL ?= bpftool
 CC      ?= cc
 STRIP   ?= $(shell command -v llvm-strip 2>/dev/null)
 
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
+# OPT and SAN (sanitizers, make asan) can be set on the command line without
+# dropping the flags the build needs
+OPT     ?= -O2 -g
+CFLAGS  := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
 	   -Iuser -Ibpf -I$(BUILD) -MMD -MP
 LDLIBS  := -lbpf -lelf -lz
 
@@ -52,7 +54,7 @@ $(BUILD)/obj/%.o: user/%.c $(SKELS)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/leakwatch: $(USER_OBJS)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(SAN) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD):
 	mkdir -p $@
@@ -69,7 +71,8 @@ unit: $(UNIT_BINS)
 
 # AddressSanitizer + UBSan build of the unit tests, in its own directory
 asan:
-	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDFLAGS="-fsanitize=address,undefined" unit
+	$(MAKE) BUILD=$(BUILD)/asan OPT="-O1 -g" \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" unit
 
 format:
 	clang-format -i $$(find user bpf tests/unit tools -name '*.[ch]' -not -name vmlinux.h)

@@ -195,13 +195,24 @@ static void consider_file(struct lw_capture *c, const char *file, const char *sh
 	}
 }
 
-static void consider_path(struct lw_capture *c, const char *file, const char *shown)
+/* Work on an fd of our own: the process may exit or close its fd (the
+ * dynamic loader closes the library right after mapping it) while we read
+ * the ELF and attach, and /proc/self/fd/N keeps naming the same inode. */
+static void consider_path(struct lw_capture *c, const char *file, const char *shown,
+			  uint32_t want_dev, uint64_t want_ino)
 {
+	char self[64];
 	struct stat st;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
 
-	if (stat(file, &st) != 0 || !S_ISREG(st.st_mode))
+	if (fd < 0)
 		return;
-	consider_file(c, file, shown, kdev(st.st_dev), st.st_ino);
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (!want_ino || (kdev(st.st_dev) == want_dev && st.st_ino == want_ino))) {
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+		consider_file(c, self, shown, kdev(st.st_dev), st.st_ino);
+	}
+	close(fd);
 }
 
 static bool is_libssl(const char *path)
@@ -223,7 +234,7 @@ static void scan_pid(struct lw_capture *c, pid_t pid)
 	n = readlink(path, shown, sizeof(shown) - 1);
 	if (n > 0) {
 		shown[n] = 0;
-		consider_path(c, path, shown);
+		consider_path(c, path, shown, 0, 0);
 	}
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	f = fopen(path, "re");
@@ -243,7 +254,7 @@ static void scan_pid(struct lw_capture *c, pid_t pid)
 		/* map_files names exactly the mapped inode, even inside a
 		 * container's mount namespace */
 		snprintf(file, sizeof(file), "/proc/%d/map_files/%s", (int)pid, range);
-		consider_path(c, file, p);
+		consider_path(c, file, p, 0, 0);
 	}
 	fclose(f);
 }
@@ -274,7 +285,7 @@ static void scan_all(struct lw_capture *c)
 				char real[PATH_MAX];
 
 				if (realpath(g.gl_pathv[k], real))
-					consider_path(c, real, real);
+					consider_path(c, real, real, 0, 0);
 			}
 		}
 		globfree(&g);
@@ -303,7 +314,7 @@ static void on_libmap(struct lw_capture *c, const struct lw_libmap_rec *r)
 		n = readlink(fdpath, shown, sizeof(shown) - 1);
 		if (n > 0) {
 			shown[n] = 0;
-			consider_file(c, fdpath, shown, r->dev, r->ino);
+			consider_path(c, fdpath, shown, r->dev, r->ino);
 		} else {
 			lw_warn("pid %u mapped %.64s but vanished before it could be hooked",
 				r->h.pid, r->name);
@@ -325,7 +336,7 @@ static void on_exec(struct lw_capture *c, const struct lw_exec_rec *r)
 	if (n <= 0)
 		return; /* already gone */
 	shown[n] = 0;
-	consider_path(c, path, shown);
+	consider_path(c, path, shown, 0, 0);
 }
 
 static int on_ring(void *ctx, void *data, size_t len)

@@ -18,23 +18,28 @@ int64_t lw_parse_size(const char *s)
 	unsigned long long v;
 	int shift = 0;
 
-	if (!s || !*s || *s == '-')
-		return -1;
+	if (!s || *s < '0' || *s > '9')
+		return -1; /* no sign, no leading space */
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || end == s)
 		return -1;
 	if (*end) {
-		switch (*end) {
+		switch (*end++) {
 		case 'k': case 'K': shift = 10; break;
 		case 'm': case 'M': shift = 20; break;
 		case 'g': case 'G': shift = 30; break;
 		default: return -1;
 		}
-		if (end[1] && !((end[1] == 'i' || end[1] == 'B') && (!end[2] || end[2] == 'B')))
+		/* "K", "KB", "KiB" */
+		if (*end == 'i')
+			end++;
+		if (*end == 'B')
+			end++;
+		if (*end)
 			return -1;
 	}
-	if (v > (1ULL << (62 - shift)))
+	if (v > (unsigned long long)INT64_MAX >> shift)
 		return -1;
 	return (int64_t)(v << shift);
 }
