@@ -30,6 +30,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u32 capture_max = 1 << 20;
 const volatile __u32 self_pid = 0;
 const volatile __u8 stop_new_libs = 1;
+/* Wake the consumer only once this much is queued (it also polls on a short
+ * timer): one wakeup per record costs a context switch per SSL call. */
+const volatile __u32 wakeup_bytes = 256 << 10;
 
 /* Connection ids are unique for the life of one loaded program set. */
 __u64 next_conn_id = 0;
@@ -114,6 +117,12 @@ static __always_inline void stat_add(__u32 idx, __u64 v)
 		__sync_fetch_and_add(p, v);
 }
 
+static __always_inline __u64 wake_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									      : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void rec_head(struct lw_rec *h, __u32 type)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -155,7 +164,7 @@ static void emit_conn(struct conn_state *c)
 	r->dst = c->dst;
 	r->src = c->src;
 	__builtin_memcpy(r->sni, c->sni, sizeof(r->sni));
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, wake_flags());
 }
 
 static struct file *fd_file(__u32 fd)
@@ -207,15 +216,21 @@ static bool sock_addrs(__u32 fd, struct lw_addr *dst, struct lw_addr *src)
 	return true;
 }
 
-/* Bind a connection to its socket once; tell user space what was learned. */
-static void conn_bind_fd(struct conn_state *c, __s32 fd)
+/* Bind a connection to its socket once; tell user space what was learned.
+ * Only a connected TCP socket counts (SSL_set_fd may come before connect). */
+static bool conn_bind_fd(struct conn_state *c, __s32 fd)
 {
+	struct lw_addr dst = {}, src = {};
+
 	if (fd < 0 || c->fd == fd)
-		return;
-	if (!sock_addrs(fd, &c->dst, &c->src))
-		return;
+		return false;
+	if (!sock_addrs(fd, &dst, &src) || !dst.port)
+		return false;
+	c->dst = dst;
+	c->src = src;
 	c->fd = fd;
 	emit_conn(c);
+	return true;
 }
 
 /* ---- message capture ---------------------------------------------------- */
@@ -305,7 +320,7 @@ static long emit_chunk(__u32 i, void *arg)
 	__builtin_memcpy(h->comm, e->comm, sizeof(h->comm));
 	if (!copy_user(&dp, sizeof(*h), e->buf + off, n))
 		stat_add(LW_ST_COPY_FAULTS, 1);
-	bpf_ringbuf_submit_dynptr(&dp, 0);
+	bpf_ringbuf_submit_dynptr(&dp, wake_flags());
 	stat_add(LW_ST_CHUNKS, 1);
 	return 0;
 }
@@ -487,7 +502,7 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 	if (r) {
 		rec_head(&r->h, LW_REC_CLOSE);
 		r->conn_id = c->conn_id;
-		bpf_ringbuf_submit(r, 0);
+		bpf_ringbuf_submit(r, wake_flags());
 	} else {
 		stat_add(LW_ST_META_DROPS, 1);
 	}
@@ -501,29 +516,28 @@ static __always_inline int on_sock_syscall(__s32 fd, bool egress)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call_args *a = bpf_map_lookup_elem(&active, &id);
-	struct conn_key k, *u;
+	struct conn_key k, *u = NULL;
 	struct conn_state *c;
 
 	if (a) {
 		k.pid = id >> 32;
 		k._pad = 0;
 		k.ssl = a->ssl;
+		c = conn_get(k.pid, k.ssl, a->target);
 	} else if (egress && (u = bpf_map_lookup_elem(&unbound, &id))) {
 		k = *u;
-		bpf_map_delete_elem(&unbound, &id);
+		c = bpf_map_lookup_elem(&conns, &k);
 	} else {
 		return 0;
 	}
-	c = bpf_map_lookup_elem(&conns, &k);
-	if (!c) {
-		if (!a)
-			return 0;
-		c = conn_get(k.pid, k.ssl, a->target);
-		if (!c)
-			return 0;
-	}
-	if (c->fd < 0)
-		conn_bind_fd(c, fd);
+	if (!c)
+		return 0;
+	/* a write to a pipe or a log file is not the ciphertext: keep waiting
+	 * for the socket write that is */
+	if (c->fd < 0 && conn_bind_fd(c, fd) && u)
+		bpf_map_delete_elem(&unbound, &id);
+	else if (u && c->fd >= 0)
+		bpf_map_delete_elem(&unbound, &id);
 	return 0;
 }
 
@@ -591,7 +605,8 @@ int tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 	r->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	bpf_probe_read_kernel_str(r->filename, sizeof(r->filename), (void *)ctx + off);
-	bpf_ringbuf_submit(r, 0);
+	/* now: a new executable may need hooking before it gets far */
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 
@@ -611,7 +626,7 @@ int tp_exit(void *ctx)
 		return 0;
 	}
 	rec_head(r, LW_REC_EXIT);
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, wake_flags());
 	return 0;
 }
 
@@ -665,6 +680,6 @@ int tp_enter_mmap(struct trace_event_raw_sys_enter *ctx)
 		r->stopped = 1;
 		stat_add(LW_ST_LIB_STOPS, 1);
 	}
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP); /* a task may be waiting */
 	return 0;
 }
