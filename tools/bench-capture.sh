@@ -61,10 +61,11 @@ for r in $(seq "$ROUNDS"); do
 	a=$(post_rate)
 	stop_agent
 	echo "round $r: no agent ${b} req/s, with agent ${a} req/s"
-	base_sum=$(echo "$base_sum + $b" | bc -l)
-	agent_sum=$(echo "$agent_sum + $a" | bc -l)
+	base_sum=$(awk -v x="$base_sum" -v y="$b" 'BEGIN{print x + y}')
+	agent_sum=$(awk -v x="$agent_sum" -v y="$a" 'BEGIN{print x + y}')
 done
-printf 'throughput ratio (with agent / without): %.3f\n' "$(echo "$agent_sum / $base_sum" | bc -l)"
+awk -v a="$agent_sum" -v b="$base_sum" \
+	'BEGIN{printf "throughput ratio (with agent / without): %.3f\n", a / b}'
 
 echo "== loss: ${LOSS_RATE} messages/s for ${LOSS_SECONDS}s (512-byte TLS writes)"
 start_agent trace --format json

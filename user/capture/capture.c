@@ -395,6 +395,9 @@ struct lw_capture *lw_capture_open(const struct lw_capture_opts *o)
 	s->rodata->capture_max = c->o.capture_max;
 	s->rodata->self_pid = (uint32_t)getpid();
 	s->rodata->stop_new_libs = c->o.stop_new_libs;
+	/* batch wakeups, but wake well before a small ring can fill */
+	s->rodata->wakeup_bytes = c->o.ring_bytes / 8 < (256u << 10) ? c->o.ring_bytes / 8
+								       : 256u << 10;
 	bpf_map__set_max_entries(s->maps.events, c->o.ring_bytes);
 	err = capture_bpf__load(s);
 	if (err) {
