@@ -53,6 +53,13 @@ $(BUILD)/obj/%.o: user/%.c $(SKELS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# benchmark floor: empty probes on the same call sites (tools/bench)
+$(BUILD)/empty.bpf.o: tools/bench/empty.bpf.c vmlinux/$(ARCH)/vmlinux.h | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/empty_probes: tools/bench/empty_probes.c $(BUILD)/empty.skel.h $(BUILD)/obj/capture/elfsym.o
+	$(CC) $(CFLAGS) $< $(BUILD)/obj/capture/elfsym.o -o $@ $(LDFLAGS) $(LDLIBS)
+
 $(BUILD)/leakwatch: $(USER_OBJS)
 	$(CC) $(SAN) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
@@ -104,7 +111,7 @@ _test: _deps
 	tests/run.sh
 
 _bench: _deps
-	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory all $(BUILD)/empty_probes
 	tools/bench-capture.sh
 
 -include $(USER_OBJS:.o=.d) $(UNIT_BINS:=.d)
