@@ -20,7 +20,7 @@ STRIP   ?= $(shell command -v llvm-strip 2>/dev/null)
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
 	   -Iuser -Ibpf -I$(BUILD) -MMD -MP
-LDLIBS  := -lbpf -lelf -lz
+LDLIBS  := -lbpf -lelf -lz -lyaml
 
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
 	      -Ivmlinux/$(ARCH) -Ibpf -Wall -Werror
@@ -41,7 +41,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 all: $(BUILD)/leakwatch
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/leakwatch.h vmlinux/$(ARCH)/vmlinux.h | $(BUILD)
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) vmlinux/$(ARCH)/vmlinux.h | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	$(if $(STRIP),$(STRIP) -g $@)
 
