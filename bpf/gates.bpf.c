@@ -16,7 +16,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-#include "gates.h"
+#include "lwgates.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -67,18 +67,10 @@ struct {
 	__type(value, __u32);
 } pid_policy SEC(".maps");
 
-struct sock_key {
-	__u32 family;
-	__u32 lport;
-	__u32 rport;
-	__u32 laddr[4];
-	__u32 raddr[4];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, 65536);
-	__type(key, struct sock_key);
+	__type(key, struct lwg_sock_key);
 	__type(value, __u64);
 } socks SEC(".maps");
 
@@ -86,7 +78,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct sock_key);
+	__type(key, struct lwg_sock_key);
 	__type(value, __u32);
 } denied SEC(".maps");
 
@@ -96,7 +88,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct sock_key);
+	__type(key, struct lwg_sock_key);
 	__type(value, __u8);
 } released SEC(".maps");
 
@@ -198,7 +190,8 @@ static __always_inline void emit(__u32 pol, __u32 provider, __u8 decision, __u8 
 		__builtin_memcpy(e->daddr, daddr, 4);
 	else
 		__builtin_memcpy(e->daddr, daddr, 16);
-	__builtin_memset(e->comm, 0, sizeof(e->comm));
+	/* now: a refused client is usually gone before user space looks */
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	__builtin_memset(e->host, 0, sizeof(e->host));
 	if (name_slot >= 0) {
 		__u32 slot = name_slot;
@@ -530,7 +523,7 @@ int gate_sendmsg6(struct bpf_sock_addr *ctx)
 SEC("sockops")
 int gate_sockops(struct bpf_sock_ops *skops)
 {
-	struct sock_key k = {};
+	struct lwg_sock_key k = {};
 
 	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB ||
 	    bpf_ntohl(skops->remote_port) != TLS_PORT)
@@ -555,7 +548,7 @@ int gate_sockops(struct bpf_sock_ops *skops)
 	return 1;
 }
 
-static __always_inline void msg_key(struct sk_msg_md *msg, struct sock_key *k)
+static __always_inline void msg_key(struct sk_msg_md *msg, struct lwg_sock_key *k)
 {
 	k->family = msg->family;
 	k->lport = msg->local_port;
@@ -677,7 +670,7 @@ bad:
 SEC("sk_msg")
 int gate_msg(struct sk_msg_md *msg)
 {
-	struct sock_key k = {};
+	struct lwg_sock_key k = {};
 	struct hello h = {};
 	__u32 pol, prov, rec_len;
 	__u8 hdr[5], dec, enforce;

@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
 	# build
-	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
+	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev pkg-config
 	# tests
 	libcmocka-dev curl openssl ca-certificates python3 iproute2 procps psmisc
 )

@@ -48,6 +48,8 @@ void lw_loop_stats_json(const struct lw_loop_result *r, struct lw_buf *b)
 {
 	struct lw_json j;
 
+	/* extra counters of other stages are appended by lw_loop_run */
+
 	lw_json_begin(&j, b);
 	for (int i = 0; i < LW_ST__MAX; i++)
 		lw_json_u64(&j, lw_stat_names[i], r->kstats[i]);
@@ -67,6 +69,7 @@ void lw_loop_stats_json(const struct lw_loop_result *r, struct lw_buf *b)
 
 struct loop {
 	struct lw_messages *ms;
+	const struct lw_loop_opts *o;
 };
 
 static void on_record(const struct lw_rec *r, size_t len, void *ud)
@@ -75,12 +78,28 @@ static void on_record(const struct lw_rec *r, size_t len, void *ud)
 
 	if (l->ms)
 		lw_messages_record(l->ms, r, len);
+	if (r->type == LW_REC_EXEC && l->o->on_exec)
+		l->o->on_exec((pid_t)r->pid, l->o->ud);
+}
+
+static void print_stats(const struct lw_loop_opts *o, const struct lw_loop_result *res)
+{
+	struct lw_buf b = { 0 };
+
+	lw_loop_stats_json(res, &b);
+	if (o->on_stats) {
+		b.len--; /* reopen the object */
+		o->on_stats(&b, o->ud);
+		lw_buf_putc(&b, '}');
+	}
+	fprintf(stderr, "stats: %s\n", b.p);
+	lw_buf_free(&b);
 }
 
 int lw_loop_run(const struct lw_loop_opts *o, struct lw_loop_result *res)
 {
 	struct lw_capture_opts co = o->cap;
-	struct loop l = { 0 };
+	struct loop l = { .o = o };
 	struct lw_capture *cap;
 	sigset_t mask, old;
 	int sfd, rc = 0;
@@ -91,6 +110,8 @@ int lw_loop_run(const struct lw_loop_opts *o, struct lw_loop_result *res)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	if (o->on_hup)
+		sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, &old);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
@@ -129,6 +150,8 @@ int lw_loop_run(const struct lw_loop_opts *o, struct lw_loop_result *res)
 		lw_capture_consume(cap);
 		now = lw_now_ns();
 		lw_messages_tick(l.ms, now);
+		if (o->on_tick)
+			o->on_tick(now, o->ud);
 		if (o->flush && (fflush(o->flush) != 0 || ferror(o->flush))) {
 			res->output_failed = true;
 			break;
@@ -137,21 +160,20 @@ int lw_loop_run(const struct lw_loop_opts *o, struct lw_loop_result *res)
 			struct signalfd_siginfo si;
 
 			/* consume it, or it fires for real when unblocked below */
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				lw_info("%s received, stopping", strsignal((int)si.ssi_signo));
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGHUP) {
+				o->on_hup(o->ud);
+				continue;
+			}
+			lw_info("%s received, stopping", strsignal((int)si.ssi_signo));
 			break;
 		}
 		if (deadline && now >= deadline)
 			break;
 		if (next_stats && now >= next_stats) {
-			struct lw_buf b = { 0 };
-
 			next_stats = now + (uint64_t)(o->stats_interval_s * 1e9);
 			lw_capture_stats(cap, res->kstats);
 			res->ustats = lw_messages_stats(l.ms);
-			lw_loop_stats_json(res, &b);
-			fprintf(stderr, "stats: %s\n", b.p);
-			lw_buf_free(&b);
+			print_stats(o, res);
 		}
 	}
 	/* drain what the kernel already queued, then report it all */
@@ -164,6 +186,7 @@ int lw_loop_run(const struct lw_loop_opts *o, struct lw_loop_result *res)
 	lw_messages_free(l.ms);
 	l.ms = NULL;
 	lw_capture_close(cap);
+	print_stats(o, res);
 	close(sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return rc;

@@ -21,6 +21,11 @@ struct lw_loop_opts {
 	double duration_s;       /* 0: until a signal */
 	double stats_interval_s; /* 0: only at exit */
 	FILE *flush;             /* flushed after each batch (stdout for trace) */
+	/* optional hooks for the agent's other stages */
+	void (*on_tick)(uint64_t now_ns, void *ud); /* every loop turn (<= 20 ms) */
+	void (*on_hup)(void *ud);                   /* SIGHUP; unset: SIGHUP is ignored */
+	void (*on_exec)(pid_t pid, void *ud);       /* a process exec'd */
+	void (*on_stats)(struct lw_buf *b, void *ud); /* extra "key":value pairs */
 };
 
 struct lw_loop_result {

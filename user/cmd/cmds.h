@@ -5,5 +5,6 @@
 
 int lw_cmd_trace(int argc, char **argv);
 int lw_cmd_run(int argc, char **argv);
+int lw_cmd_policy(int argc, char **argv);
 
 #endif

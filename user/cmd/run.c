@@ -1,19 +1,52 @@
-/* leakwatch run: the agent. This stage captures and accounts for every
- * message; decoding, classification and policy attach behind it. */
+/* leakwatch run: the agent. Captures and accounts for every TLS message and
+ * enforces each service's allowed AI providers with the kernel gates. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cmd/agent_loop.h"
 #include "cmd/cmds.h"
+#include "gates/apply.h"
+#include "gates/gates.h"
+#include "identity/proc.h"
+#include "policy/policy.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/log.h"
 
+#define CGROUP_RESCAN_NS (2ULL * 1000 * 1000 * 1000)
+#define SWEEP_NS (1ULL * 1000 * 1000 * 1000)
+
 struct run {
-	uint64_t messages, bytes;
+	const char *policy_dir;
+	struct lw_policy_set *set; /* in force */
+	struct lw_gates *gates;
+	struct lw_procs procs; /* identity of gate events */
+	int64_t mono_to_real_ns;
+	uint64_t next_rescan, next_sweep;
+	uint64_t messages, bytes, reloads, reload_errors;
+	struct lw_buf out;
 };
+
+static struct lw_policy_set *load_policy(const char *dir)
+{
+	struct lw_policy_set *set = lw_xcalloc(1, sizeof(*set));
+	struct lw_diag d = { 0 };
+
+	if (lw_policy_load(set, dir, &d)) {
+		for (size_t i = 0; i < d.n; i++)
+			lw_err("%s", d.msgs[i]);
+		lw_diag_free(&d);
+		lw_policy_free(set);
+		free(set);
+		return NULL;
+	}
+	lw_diag_free(&d);
+	return set;
+}
 
 static void on_message(const struct lw_msg_view *v, void *ud)
 {
@@ -23,13 +56,116 @@ static void on_message(const struct lw_msg_view *v, void *ud)
 	r->bytes += v->m->captured;
 }
 
+static const char *const decisions[] = { "allowed", "denied", "would_deny" };
+static const char *const gate_names[] = { "sni", "connect", "quic", "ech" };
+
+/* One JSON line per provider connection decision, on stdout. */
+static void on_gate_event(const struct lwg_event *e, void *ud)
+{
+	struct run *r = ud;
+	const struct lw_proc *p = lw_procs_get(&r->procs, (pid_t)e->pid);
+	const struct lw_policy *pol = e->policy < r->set->n ? &r->set->policies[e->policy] : NULL;
+	struct lw_addr a = { .family = e->family, .port = e->dport };
+	char ts[48], base[32], dst[64], comm[LW_COMM_LEN + 1], host[LWG_NAME_LEN + 1];
+	time_t sec;
+	struct tm tm;
+	int64_t real = (int64_t)e->ts_ns + r->mono_to_real_ns;
+	struct lw_json j;
+
+	memcpy(a.addr, e->daddr, sizeof(a.addr));
+	lw_addr_str(&a, dst, sizeof(dst));
+	snprintf(host, sizeof(host), "%.*s", LWG_NAME_LEN, e->host);
+	snprintf(comm, sizeof(comm), "%.*s", LW_COMM_LEN, e->comm);
+	sec = (time_t)(real / 1000000000);
+	gmtime_r(&sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts, sizeof(ts), "%s.%06ldZ", base, (long)(real % 1000000000) / 1000);
+
+	lw_buf_reset(&r->out);
+	lw_json_begin(&j, &r->out);
+	lw_json_str(&j, "event", "provider_connection");
+	lw_json_str(&j, "ts", ts);
+	lw_json_str(&j, "service", pol && pol->id ? pol->name : p->service);
+	lw_json_str(&j, "policy", pol ? pol->name : "");
+	lw_json_u64(&j, "pid", e->pid);
+	lw_json_str(&j, "comm", comm);
+	lw_json_str(&j, "exe", p->exe);
+	lw_json_str(&j, "cgroup", p->cgroup);
+	lw_json_str(&j, "provider",
+		    e->provider < r->set->cat.n ? r->set->cat.providers[e->provider].id : "");
+	lw_json_str(&j, "host", host);
+	lw_json_str(&j, "dst", dst);
+	lw_json_str(&j, "decision", e->decision < 3 ? decisions[e->decision] : "");
+	lw_json_str(&j, "gate", e->gate < 4 ? gate_names[e->gate] : "");
+	lw_json_bool(&j, "alert", e->decision != LWG_ALLOWED);
+	lw_json_end(&j);
+	lw_buf_putc(&r->out, '\n');
+	fwrite(r->out.p, 1, r->out.len, stdout);
+}
+
+static void on_tick(uint64_t now, void *ud)
+{
+	struct run *r = ud;
+
+	lw_gates_consume(r->gates);
+	if (now >= r->next_sweep) {
+		r->next_sweep = now + SWEEP_NS;
+		lw_gates_sweep(r->gates);
+		lw_procs_gc(&r->procs, now, 10ULL * 1000 * 1000 * 1000);
+	}
+	if (now >= r->next_rescan) {
+		r->next_rescan = now + CGROUP_RESCAN_NS;
+		lw_gates_apply_cgroups(r->gates, r->set);
+	}
+}
+
+static void on_hup(void *ud)
+{
+	struct run *r = ud;
+	struct lw_policy_set *set = load_policy(r->policy_dir);
+
+	if (!set) {
+		r->reload_errors++;
+		lw_err("policy reload failed: the previous policy stays in force");
+		return;
+	}
+	lw_gates_apply(r->gates, set);
+	lw_policy_free(r->set);
+	free(r->set);
+	r->set = set;
+	r->reloads++;
+	lw_info("policy reloaded from %s: %zu policies", r->policy_dir, set->n);
+}
+
+static void on_exec(pid_t pid, void *ud)
+{
+	struct run *r = ud;
+
+	lw_gates_apply_pid(r->gates, r->set, pid);
+}
+
+static void on_stats(struct lw_buf *b, void *ud)
+{
+	struct run *r = ud;
+	uint64_t gs[LWG_ST__MAX];
+
+	lw_gates_stats(r->gates, gs);
+	for (int i = 0; i < LWG_ST__MAX; i++)
+		lw_buf_printf(b, ",\"%s\":%llu", lw_gate_stat_names[i], (unsigned long long)gs[i]);
+	lw_buf_printf(b, ",\"policy_reloads\":%llu,\"policy_reload_errors\":%llu",
+		      (unsigned long long)r->reloads, (unsigned long long)r->reload_errors);
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: leakwatch run [options]\n"
 	      "\n"
 	      "Run the agent in the foreground: hook the TLS libraries of every process,\n"
-	      "capture what they send and receive, and report statistics, until SIGINT or\n"
-	      "SIGTERM.\n"
+	      "capture what they send and receive, enforce each service's allowed AI\n"
+	      "providers, until SIGINT or SIGTERM. SIGHUP reloads the policy directory\n"
+	      "(an invalid new policy is refused and the old one stays in force).\n"
+	      "\n"
+	      "Every provider connection is reported as one JSON line on stdout.\n"
 	      "\n"
 	      "      --policy DIR        policy directory (default /etc/leakwatch/policies,\n"
 	      "                          else ./policies)\n"
@@ -59,8 +195,7 @@ int lw_cmd_run(int argc, char **argv)
 	struct lw_loop_opts lo = { .cap = { .stop_new_libs = true }, .stats_interval_s = 60 };
 	struct lw_loop_result res;
 	struct run r = { 0 };
-	const char *policy = NULL;
-	struct lw_buf b = { 0 };
+	struct timespec mono, real;
 	struct stat st;
 	int c, rc;
 
@@ -70,7 +205,7 @@ int lw_cmd_run(int argc, char **argv)
 
 		switch (c) {
 		case 'P':
-			policy = optarg;
+			r.policy_dir = optarg;
 			break;
 		case 'M':
 			v = lw_parse_size(optarg);
@@ -121,23 +256,44 @@ int lw_cmd_run(int argc, char **argv)
 		fprintf(stderr, "leakwatch run: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (!policy)
-		policy = stat("/etc/leakwatch/policies", &st) == 0 ? "/etc/leakwatch/policies"
-								  : "policies";
-	if (stat(policy, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		lw_err("policy directory %s: not found", policy);
+	if (!r.policy_dir)
+		r.policy_dir = stat("/etc/leakwatch/policies", &st) == 0 ? "/etc/leakwatch/policies"
+									 : "policies";
+	r.set = load_policy(r.policy_dir);
+	if (!r.set) {
+		lw_err("policy directory %s is not valid (see above)", r.policy_dir);
 		return 1;
 	}
-	lw_info("policy directory %s", policy);
+	lw_info("policy directory %s: %zu policies, %zu providers", r.policy_dir, r.set->n,
+		r.set->cat.n);
+	r.gates = lw_gates_open(on_gate_event, &r);
+	if (!r.gates) {
+		lw_policy_free(r.set);
+		free(r.set);
+		return 1;
+	}
+	lw_gates_apply(r.gates, r.set);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	r.mono_to_real_ns = ((int64_t)real.tv_sec - mono.tv_sec) * 1000000000LL +
+			    (real.tv_nsec - mono.tv_nsec);
 	lo.on_message = on_message;
 	lo.ud = &r;
+	lo.flush = stdout;
+	lo.on_tick = on_tick;
+	lo.on_hup = on_hup;
+	lo.on_exec = on_exec;
+	lo.on_stats = on_stats;
 	rc = lw_loop_run(&lo, &res);
-	if (rc)
-		return rc;
-	lw_loop_stats_json(&res, &b);
-	fprintf(stderr, "stats: %s\n", b.p);
-	lw_info("stopped: %llu messages, %llu bytes captured", (unsigned long long)r.messages,
-		(unsigned long long)r.bytes);
-	lw_buf_free(&b);
-	return 0;
+	if (!rc)
+		lw_info("stopped: %llu messages, %llu bytes captured",
+			(unsigned long long)r.messages, (unsigned long long)r.bytes);
+	lw_gates_consume(r.gates);
+	fflush(stdout);
+	lw_gates_close(r.gates);
+	lw_procs_free(&r.procs);
+	lw_policy_free(r.set);
+	free(r.set);
+	lw_buf_free(&r.out);
+	return rc;
 }

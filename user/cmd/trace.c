@@ -151,7 +151,6 @@ int lw_cmd_trace(int argc, char **argv)
 	struct lw_loop_opts lo = { .cap = { .stop_new_libs = true } };
 	struct lw_loop_result res;
 	struct timespec mono, real;
-	struct lw_buf b = { 0 };
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "p:c:f:vh", opts, NULL)) != -1) {
@@ -230,10 +229,5 @@ int lw_cmd_trace(int argc, char **argv)
 	lo.flush = stdout;
 	rc = lw_loop_run(&lo, &res);
 	lw_buf_free(&t.out);
-	if (rc)
-		return rc;
-	lw_loop_stats_json(&res, &b);
-	fprintf(stderr, "stats: %s\n", b.p);
-	lw_buf_free(&b);
-	return 0;
+	return rc;
 }

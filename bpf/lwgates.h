@@ -29,6 +29,16 @@ struct lwg_ip_val {
 	unsigned long long expires_ns; /* CLOCK_MONOTONIC; 0 = static range */
 };
 
+/* A TCP socket, as both sockops and sk_msg see it (ports as the kernel
+ * hands them over; only ever compared, never interpreted). */
+struct lwg_sock_key {
+	unsigned int family;
+	unsigned int lport;
+	unsigned int rport;
+	unsigned int laddr[4];
+	unsigned int raddr[4];
+};
+
 struct lwg_policy {
 	unsigned long long allow_mask; /* bit i: provider i allowed */
 	unsigned char enforce;

@@ -1,0 +1,45 @@
+/*
+ * Provider gates: loads bpf/gates.bpf.c, attaches it to the root of the
+ * cgroup v2 hierarchy (so every process is covered), and exposes its tables:
+ * which hostnames belong to which provider, which policy each cgroup or
+ * process has, what each policy allows.
+ */
+#ifndef LW_GATES_H
+#define LW_GATES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lwgates.h"
+
+struct lw_gates;
+
+typedef void (*lw_gate_event_cb)(const struct lwg_event *e, void *ud);
+
+/* NULL on failure, with one error line logged. */
+struct lw_gates *lw_gates_open(lw_gate_event_cb cb, void *ud);
+void lw_gates_close(struct lw_gates *g);
+
+int lw_gates_fd(struct lw_gates *g);
+int lw_gates_consume(struct lw_gates *g);
+/* Take judged sockets out of the sockhash; call about once a second. */
+void lw_gates_sweep(struct lw_gates *g);
+void lw_gates_stats(struct lw_gates *g, uint64_t out[LWG_ST__MAX]);
+extern const char *const lw_gate_stat_names[LWG_ST__MAX];
+
+/* Tables. Writers replace whole tables at reload (clear, then add). */
+void lw_gates_hosts_clear(struct lw_gates *g);
+int lw_gates_host_add(struct lw_gates *g, uint64_t hash, int kind, uint32_t provider);
+int lw_gates_policy_set(struct lw_gates *g, uint32_t idx, uint64_t allow_mask, bool enforce);
+void lw_gates_cgroups_clear(struct lw_gates *g);
+int lw_gates_cgroup_set(struct lw_gates *g, uint64_t cgroup_id, uint32_t policy);
+void lw_gates_pids_clear(struct lw_gates *g);
+int lw_gates_pid_set(struct lw_gates *g, pid_t pid, uint32_t policy);
+void lw_gates_pid_del(struct lw_gates *g, pid_t pid);
+
+/* The cgroup v2 mount point, from /proc/mounts. -1 if there is none. */
+int lw_cgroup2_mount(char *out, size_t n);
+
+#endif

@@ -1,0 +1,44 @@
+#include "diag.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "util/buf.h"
+
+void lw_diag_add(struct lw_diag *d, const char *file, int line, const char *fmt, ...)
+{
+	struct lw_buf b = { 0 };
+	char *reason;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	reason = lw_xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(reason, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		lw_buf_printf(&b, "%s:%d: %s", file, line, reason);
+	else
+		lw_buf_printf(&b, "%s: %s", file, reason);
+	free(reason);
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 8;
+		d->msgs = lw_xrealloc(d->msgs, d->cap * sizeof(*d->msgs));
+	}
+	d->msgs[d->n++] = b.p;
+}
+
+void lw_diag_free(struct lw_diag *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->msgs[i]);
+	free(d->msgs);
+	d->msgs = NULL;
+	d->n = d->cap = 0;
+}

@@ -1,0 +1,21 @@
+/* Configuration errors, collected rather than stopping at the first: whoever
+ * edits a policy directory wants every mistake in one run. Each message reads
+ * "FILE:LINE: reason" (just "FILE: reason" for errors about a whole file),
+ * the form editors and CI annotations understand. */
+#ifndef LW_DIAG_H
+#define LW_DIAG_H
+
+#include <stddef.h>
+
+struct lw_diag {
+	char **msgs;
+	size_t n;
+	size_t cap;
+};
+
+/* line is 1-based; line <= 0 leaves it out. */
+void lw_diag_add(struct lw_diag *d, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void lw_diag_free(struct lw_diag *d);
+
+#endif
