@@ -228,7 +228,7 @@ static long hash_step(__u32 step, void *arg)
 		c += 32;
 	hn->h ^= c;
 	hn->h *= 0x100000001b3ULL;
-	if (c == '.' && i > 0) {
+	if ((c == '.' || c == '-') && i > 0) { /* "*.x" and "*-x" patterns */
 		k.hash = hn->h;
 		k.kind = 1;
 		v = bpf_map_lookup_elem(&host_providers, &k);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,6 +33,15 @@
 /* provider indices of FIX "valid/providers.yaml" */
 enum { P_OPENAI, P_AZURE, P_ANTHROPIC, P_VERTEX, P_SPECIAL };
 #define BIT(i) (1ULL << (i))
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
 
 /* ---- temporary directories ------------------------------------------ */
 
@@ -228,6 +238,64 @@ static void test_catalog_match(void **state)
 	lw_catalog_free(&cat);
 }
 
+/* The catalog's meaning, written the slow way: exact name, else the longest
+ * suffix key that is a proper suffix of the name. */
+static int naive_match(const struct lw_catalog *cat, const char *host)
+{
+	size_t n = strlen(host), best_len = 0;
+	int best = -1;
+
+	if (n && host[n - 1] == '.')
+		n--;
+	if (!n || n > LW_HOST_MAX)
+		return -1;
+	for (size_t i = 0; i < cat->n_patterns; i++) {
+		const struct lw_host_pattern *p = &cat->patterns[i];
+		size_t kl = strlen(p->key);
+
+		if (p->kind == LW_HOST_EXACT && kl == n && !strncasecmp(p->key, host, n))
+			return p->provider;
+		if (p->kind == LW_HOST_SUFFIX && kl < n && kl > best_len &&
+		    !strncasecmp(p->key, host + n - kl, kl)) {
+			best = p->provider;
+			best_len = kl;
+		}
+	}
+	return best;
+}
+
+static void test_catalog_match_model(void **state)
+{
+	static const char *const prefixes[] = { "", "a", "a.", "x-", "B.c.", "-", ".", "eu.",
+						"special.", "us-central1", "api." };
+	struct lw_catalog cat;
+	uint64_t seed = 42;
+	char host[LW_HOST_MAX + 8];
+	size_t checked = 0;
+
+	load_catalog(&cat, FIX "valid/providers.yaml");
+	for (int round = 0; round < 20000; round++) {
+		const struct lw_host_pattern *p = &cat.patterns[splitmix(&seed) % cat.n_patterns];
+		size_t np = sizeof(prefixes) / sizeof(prefixes[0]);
+		const char *pre = prefixes[splitmix(&seed) % np];
+		uint64_t r = splitmix(&seed);
+		size_t n;
+
+		/* sometimes cut the key's head off, to land near the pattern */
+		snprintf(host, sizeof(host), "%s%s%s", pre, p->key + (r & 1 ? (r >> 8) % 4 : 0),
+			 r & 2 ? "." : "");
+		n = strlen(host);
+		for (size_t i = 0; i < n; i++)
+			if ((r >> (16 + i % 40)) & 1 && host[i] >= 'a' && host[i] <= 'z')
+				host[i] -= 32;
+		assert_int_equal(lw_catalog_match_host(&cat, host), naive_match(&cat, host));
+		checked += naive_match(&cat, host) >= 0;
+	}
+	/* the generator reaches both outcomes */
+	assert_true(checked > 5000 && checked < 19000);
+	lw_catalog_free(&cat);
+}
+
 struct seen_pattern {
 	uint64_t hash;
 	int kind, provider;
@@ -261,14 +329,14 @@ static void on_range(const struct lw_cidr *r, int provider_idx, void *ud)
 static void test_catalog_patterns(void **state)
 {
 	static const struct seen_pattern want[] = {
-		{ 0xfb0400786e3c076cULL, LW_HOST_EXACT, P_OPENAI },   /* api.openai.com */
-		{ 0, LW_HOST_SUFFIX, P_OPENAI },                      /* *.api.openai.com */
-		{ 0xdee42a061cc1bdb9ULL, LW_HOST_SUFFIX, P_AZURE },   /* *.openai.azure.com */
-		{ 0, LW_HOST_EXACT, P_ANTHROPIC },                    /* API.Anthropic.com */
-		{ 0, LW_HOST_EXACT, P_VERTEX },                       /* aiplatform.googleapis.com */
-		{ 0, LW_HOST_SUFFIX, P_VERTEX },                      /* *-aiplatform.googleapis.com */
-		{ 0, LW_HOST_EXACT, P_SPECIAL },                      /* special.openai.azure.com */
-		{ 0, LW_HOST_SUFFIX, P_SPECIAL },                     /* *.eu.openai.azure.com */
+		{ 0xfb0400786e3c076cULL, LW_HOST_EXACT, P_OPENAI }, /* api.openai.com */
+		{ 0, LW_HOST_SUFFIX, P_OPENAI },                    /* *.api.openai.com */
+		{ 0xdee42a061cc1bdb9ULL, LW_HOST_SUFFIX, P_AZURE }, /* *.openai.azure.com */
+		{ 0, LW_HOST_EXACT, P_ANTHROPIC },                  /* API.Anthropic.com */
+		{ 0, LW_HOST_EXACT, P_VERTEX },                     /* aiplatform.googleapis.com */
+		{ 0, LW_HOST_SUFFIX, P_VERTEX },                    /* *-aiplatform.googleapis... */
+		{ 0, LW_HOST_EXACT, P_SPECIAL },                    /* special.openai.azure.com */
+		{ 0, LW_HOST_SUFFIX, P_SPECIAL },                   /* *.eu.openai.azure.com */
 	};
 	static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x01 };
 	struct lw_catalog cat;
@@ -313,26 +381,27 @@ static void test_catalog_errors(void **state)
 		C "8: id: duplicate provider 'openai' (first at line 2)",
 		C "11: id: 'all' is reserved",
 		C "17: hostnames: invalid hostname 'api.*.example.com': '*' is only allowed as the first character",
-		C "18: hostnames: invalid hostname '*com': suffix has no dot (it would match whole top-level domains)",
+		C "18: hostnames: invalid hostname '*com': '*' must be followed by '.' or '-'",
 		C "19: hostnames: invalid hostname 'bad host.example.com': invalid character (letters, digits, '-', '_' and '.' only)",
 		C "20: hostnames: invalid hostname 'a..b.example.com': empty label",
-		C "27: provider: unknown key 'region' (expected id, name, hostnames, ranges)",
-		C "26: ranges: '10.0.0.1/8' has bits set past the prefix length",
-		C "26: ranges: '192.0.2.0/33' is not an address range (CIDR: 192.0.2.0/24, 2001:db8::/32)",
-		C "26: ranges: 'not-a-cidr' is not an address range (CIDR: 192.0.2.0/24, 2001:db8::/32)",
-		C "26: ranges: '198.51.100.0' is not an address range (CIDR: 192.0.2.0/24, 2001:db8::/32)",
-		C "28: provider: missing 'name'",
-		C "29: hostnames: empty list",
-		/* duplicates are found once every pattern is known */
+		/* case-folded duplicate, in another provider */
 		C "21: hostnames: 'api.openai.com' is already listed for provider 'openai' (line 4)",
-		C "32: hostnames: '*.ok.example.com' is already listed for provider 'hosts' (line 22)",
+		C "23: hostnames: invalid hostname '*.com': suffix too broad (it would match a whole top-level domain)",
+		C "27: ranges: '10.0.0.1/8' has bits set past the prefix length",
+		C "27: ranges: '192.0.2.0/33' is not a CIDR range (192.0.2.0/24, 2001:db8::/32)",
+		C "27: ranges: 'not-a-cidr' is not a CIDR range (192.0.2.0/24, 2001:db8::/32)",
+		C "27: ranges: '198.51.100.0' is not a CIDR range (192.0.2.0/24, 2001:db8::/32)",
+		C "28: provider: unknown key 'region' (expected id, name, hostnames, ranges)",
+		C "29: provider: missing 'name'",
+		C "30: hostnames: empty list",
+		C "33: hostnames: '*.ok.example.com' is already listed for provider 'hosts' (line 22)",
 	};
 #undef C
 	struct lw_policy_set set = { 0 };
 	struct lw_diag d = { 0 };
 
 	/* the policy file names an unknown provider: not reported on top */
-	assert_int_equal(lw_policy_load(&set, FIX "bad-catalog", &d), 16);
+	assert_int_equal(lw_policy_load(&set, FIX "bad-catalog", &d), 17);
 	assert_errors(&d, want, sizeof(want) / sizeof(want[0]));
 	lw_diag_free(&d);
 	lw_policy_free(&set);
@@ -381,9 +450,10 @@ static void test_catalog_limit(void **state)
 
 static void test_policy_valid(void **state)
 {
-	static const char *const names[] = { "default", "checkout",  "search",        "batch",
-					     "py-tools", "legacy",    "user-1000",     "node-anywhere",
-					     "test-tree", "sessions" };
+	static const char *const names[] = {
+		"default", "checkout",  "search",        "batch",     "py-tools",
+		"legacy",  "user-1000", "node-anywhere", "test-tree", "sessions",
+	};
 	struct lw_policy_set set = { 0 };
 	const struct lw_policy *p;
 
@@ -514,13 +584,13 @@ static void test_policy_errors(void **state)
 		E("08-invalid-glob.yaml", "5: exe: invalid glob '/usr/bin/[[:nope:]]x': unknown character class"),
 		E("08-invalid-glob.yaml", "8: unit: invalid glob 'foo\\': ends with a lone '\\'"),
 		E("08-invalid-glob.yaml", "12: cgroup: 'relative/path' must start with '/'"),
-		E("08-invalid-glob.yaml", "13: unit: 'system.slice/foo.service' is a path; write a unit name (checkout.service) or use cgroup"),
+		E("08-invalid-glob.yaml", "13: unit: 'system.slice/foo.service' is a path, not a unit name (paths go in cgroup)"),
 		E("08-invalid-glob.yaml", "14: exe: 'python3' must be an absolute path or start with a wildcard"),
 		/* two defaults */
 		E("09-two-defaults.yaml", "4: second default policy (first at " FIX "errors/09-two-defaults.yaml:1)"),
 		E("09-two-defaults.yaml", "7: second default policy (first at " FIX "errors/09-two-defaults.yaml:1)"),
 		E("09-two-defaults.yaml", "8: default policy: 'service' not allowed"),
-		E("09-two-defaults.yaml", "9: default policy: 'match' not allowed (it applies to every process no other policy selects)"),
+		E("09-two-defaults.yaml", "9: default policy: 'match' not allowed"),
 		/* missing keys, duplicate keys */
 		E("10-missing.yaml", "1: policy: missing 'service' (or default: true)"),
 		E("10-missing.yaml", "3: policy: missing 'match'"),
@@ -628,10 +698,11 @@ static void test_policy_yaml_corners(void **state)
 	/* a tab where YAML wants spaces; an embedded NUL; a quoted "all" is
 	 * still all; a catalog of one document only */
 	tmp_init(&t);
-	tmp_puts(&t, "providers.yaml", "providers:\n"
-				       "  - {id: openai, name: OpenAI, hostnames: [api.openai.com]}\n"
-				       "---\n"
-				       "providers: []\n");
+	tmp_puts(&t, "providers.yaml",
+		 "providers:\n"
+		 "  - {id: openai, name: OpenAI, hostnames: [api.openai.com]}\n"
+		 "---\n"
+		 "providers: []\n");
 	tmp_puts(&t, "a.yaml", "service: a\nmatch:\n\tcgroup: /a\n");
 	tmp_puts(&t, "b.yaml", "service: \"b\\0c\"\nmatch: { cgroup: /b }\n"
 			       "allow_providers: \"all\"\n");
@@ -928,6 +999,7 @@ int main(void)
 		cmocka_unit_test(test_host_hash_vectors),
 		cmocka_unit_test(test_catalog_shipped),
 		cmocka_unit_test(test_catalog_match),
+		cmocka_unit_test(test_catalog_match_model),
 		cmocka_unit_test(test_catalog_patterns),
 		cmocka_unit_test(test_catalog_errors),
 		cmocka_unit_test(test_catalog_limit),

@@ -59,8 +59,12 @@ static const char *host_problem(const char *s, bool suffix)
 		return "starts with a dot";
 	if (s[n - 1] == '.')
 		return "ends with a dot";
-	if (suffix && !strchr(s, '.'))
-		return "suffix has no dot (it would match whole top-level domains)";
+	/* The kernel looks suffixes up only where a label or a hyphenated part
+	 * starts, not at every byte: "*." and "*-" are the wildcards it can see. */
+	if (suffix && s[0] != '.' && s[0] != '-')
+		return "'*' must be followed by '.' or '-'";
+	if (suffix && !strchr(s + 1, '.'))
+		return "suffix too broad (it would match a whole top-level domain)";
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '*')
 			return "'*' is only allowed as the first character";
@@ -160,7 +164,8 @@ static void add_range(struct lw_ydoc *y, struct lw_provider *p, yaml_node_t *n)
 	if (!s)
 		return;
 	if (!parse_cidr(s, &r)) {
-		lw_ydoc_err(y, n, "ranges: '%s' is not an address range (CIDR: 192.0.2.0/24, 2001:db8::/32)", s);
+		lw_ydoc_err(y, n, "ranges: '%s' is not a CIDR range (192.0.2.0/24, 2001:db8::/32)",
+			    s);
 		return;
 	}
 	if (!host_bits_clear(&r)) {
@@ -211,8 +216,8 @@ static void parse_provider(struct lw_ydoc *y, struct cat_load *cl, yaml_node_t *
 			lw_ydoc_err(y, v[K_ID], "id: 'all' is reserved");
 			id = NULL;
 		} else if (dup >= 0) {
-			lw_ydoc_err(y, v[K_ID], "id: duplicate provider '%s' (first at line %d)", id,
-				    cat->providers[dup].line);
+			lw_ydoc_err(y, v[K_ID], "id: duplicate provider '%s' (first at line %d)",
+				    id, cat->providers[dup].line);
 			id = NULL;
 		}
 	}
@@ -327,6 +332,7 @@ int lw_catalog_load(struct lw_catalog *cat, const char *path, struct lw_diag *d)
 	if (lw_ydoc_each_file(path, d, on_doc, &cl) == 0 && !cl.docs && d->n == before)
 		lw_diag_add(d, path, 0, "no providers (the file is empty)");
 	index_patterns(cat, d);
+	lw_diag_sort_lines(d, before);
 	return (int)(d->n - before);
 }
 
@@ -375,9 +381,12 @@ int lw_catalog_match_host(const struct lw_catalog *cat, const char *host)
 	if (key_is(p, host, n))
 		return p->provider;
 	/* The kernel's walk: one backward pass, every proper suffix host[i..n)
-	 * looked up as it is hashed; longer suffixes come later and win. */
+	 * starting at a '.' or '-' looked up as it is hashed; longer suffixes
+	 * come later and win. */
 	for (size_t i = n; i-- > 1;) {
 		h = hash_step(h, (unsigned char)host[i]);
+		if (host[i] != '.' && host[i] != '-') /* no suffix key starts elsewhere */
+			continue;
 		p = lw_hmap_get(&cat->suffix, h);
 		if (key_is(p, host + i, n - i))
 			best = p->provider;

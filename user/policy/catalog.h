@@ -25,6 +25,9 @@ enum lw_host_kind {
 	LW_HOST_EXACT = 0,  /* "api.openai.com" */
 	LW_HOST_SUFFIX = 1, /* "*.openai.azure.com": a longer name ending in ".openai.azure.com" */
 };
+/* A suffix pattern is "*." or "*-" and the rest of a name with at least one
+ * dot ("*-aiplatform.googleapis.com"): lookups of a name's suffixes need only
+ * start at its '.' and '-' bytes. */
 
 struct lw_host_pattern {
 	char *pattern;   /* as written, lowercased: "*.openai.azure.com" */

@@ -9,6 +9,7 @@
 
 struct lw_diag {
 	char **msgs;
+	int *lines; /* of each message, for sorting */
 	size_t n;
 	size_t cap;
 };
@@ -16,6 +17,9 @@ struct lw_diag {
 /* line is 1-based; line <= 0 leaves it out. */
 void lw_diag_add(struct lw_diag *d, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* Stable sort of msgs[from..n) by line: loaders call it for the messages of
+ * one file, which checks find in the order of the checks, not of the text. */
+void lw_diag_sort_lines(struct lw_diag *d, size_t from);
 void lw_diag_free(struct lw_diag *d);
 
 #endif

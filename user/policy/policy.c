@@ -265,7 +265,7 @@ static void parse_match(struct lw_ydoc *y, yaml_node_t *m, struct lw_policy *p)
 
 		if (strchr(s, '/')) {
 			lw_ydoc_err(y, v[M_UNIT],
-				    "unit: '%s' is a path; write a unit name (checkout.service) or use cgroup",
+				    "unit: '%s' is a path, not a unit name (paths go in cgroup)",
 				    s);
 		} else if (n > 255) {
 			lw_ydoc_err(y, v[M_UNIT], "unit: longer than 255 bytes");
@@ -282,7 +282,8 @@ static void parse_match(struct lw_ydoc *y, yaml_node_t *m, struct lw_policy *p)
 	if (v[M_EXE] && (s = glob_str(y, v[M_EXE], "exe"))) {
 		if (!strchr("/*?[", s[0]))
 			lw_ydoc_err(y, v[M_EXE],
-				    "exe: '%s' must be an absolute path or start with a wildcard", s);
+				    "exe: '%s' must be an absolute path or start with a wildcard",
+				    s);
 		else
 			p->exe = lw_xstrdup(s);
 	}
@@ -394,8 +395,7 @@ static void on_doc(struct lw_ydoc *y, yaml_node_t *root, void *ud)
 		if (v[P_SERVICE])
 			lw_ydoc_err(y, k[P_SERVICE], "default policy: 'service' not allowed");
 		if (v[P_MATCH])
-			lw_ydoc_err(y, k[P_MATCH],
-				    "default policy: 'match' not allowed (it applies to every process no other policy selects)");
+			lw_ydoc_err(y, k[P_MATCH], "default policy: 'match' not allowed");
 	} else {
 		if (v[P_SERVICE])
 			parse_service(y, pl, v[P_SERVICE], &p);
@@ -524,8 +524,11 @@ int lw_policy_load(struct lw_policy_set *set, const char *dir, struct lw_diag *d
 
 	files = list_policy_files(dir, &nfiles, d);
 	for (size_t i = 0; i < nfiles; i++) {
+		size_t first_err = d->n;
+
 		path = join(dir, files[i]);
 		lw_ydoc_each_file(path, d, on_doc, &pl);
+		lw_diag_sort_lines(d, first_err);
 		free(path);
 		free(files[i]);
 	}
