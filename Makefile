@@ -113,5 +113,6 @@ _test: _deps
 _bench: _deps
 	$(MAKE) --no-print-directory all $(BUILD)/empty_probes
 	tools/bench-capture.sh
+	tools/bench-gates.sh
 
 -include $(USER_OBJS:.o=.d) $(UNIT_BINS:=.d)

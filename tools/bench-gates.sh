@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Provider-gate benchmarks (issue 3). Measured, never asserted:
+#  1. TLS connect + handshake latency to a provider name (allowed): no agent,
+#     `leakwatch trace` (capture only) and `leakwatch run` (capture + gates)
+#     -> ratios run/none and run/trace (the gates alone).
+#  2. send() rate on a non-provider TCP/443 socket after its first record
+#     (released from the sockhash): no agent vs `leakwatch run`.
+# Needs port 443 on loopback free. Env: COUNT (300), SECONDS (5).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LW=$PWD/build/leakwatch
+COUNT=${COUNT:-300}
+SECONDS_=${SECONDS:-5}
+tmp=$(mktemp -d /tmp/leakwatch-bench-gates.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 1 \
+	-subj /CN=api.openai.com -addext subjectAltName=DNS:api.openai.com,DNS:internal.example.test \
+	2>/dev/null
+python3 tools/bench/gates_server.py "$tmp/cert.pem" "$tmp/key.pem" &
+pids+=($!)
+sleep 1
+
+agent() { # mode args...
+	"$LW" "$@" >/dev/null 2>"$tmp/agent.err" &
+	agent_pid=$!
+	pids+=("$agent_pid")
+	for _ in $(seq 100); do grep -q ready "$tmp/agent.err" && return 0; sleep 0.1; done
+	cat "$tmp/agent.err" >&2
+	exit 1
+}
+hs() { python3 tools/bench/gates_client.py handshakes --ca "$tmp/cert.pem" --count "$COUNT" | awk '{print $4}'; }
+sends() { python3 tools/bench/gates_client.py sends --seconds "$SECONDS_" | awk '{print $4}'; }
+
+echo "== TLS connect + handshake to api.openai.com (allowed), $COUNT each, mean us"
+none=$(hs)
+agent trace --format json
+trace=$(hs)
+kill -INT "$agent_pid"; wait "$agent_pid" || true
+agent run --policy policies --stats-interval 0
+run=$(hs)
+kill -INT "$agent_pid"; wait "$agent_pid" || true
+none2=$(hs)
+echo "no agent ${none} / ${none2}, trace (capture) ${trace}, run (capture + gates) ${run}"
+awk -v n="$none" -v m="$none2" -v t="$trace" -v r="$run" 'BEGIN{
+	printf "handshake latency ratio run / no agent: %.3f\n", r / ((n + m) / 2)
+	printf "handshake latency ratio run / trace (the gates alone): %.3f\n", r / t }'
+
+echo "== send() rate on a released non-provider socket, ${SECONDS_}s"
+b=$(sends)
+agent run --policy policies --stats-interval 0
+a=$(sends)
+kill -INT "$agent_pid"; wait "$agent_pid" || true
+echo "no agent ${b}/s, run ${a}/s"
+awk -v a="$a" -v b="$b" 'BEGIN{printf "send rate ratio run / no agent: %.3f\n", a / b}'
