@@ -199,11 +199,31 @@ static __always_inline void emit(__u32 pol, __u32 provider, __u8 decision, __u8 
 
 		if (hn)
 			__builtin_memcpy(e->host, hn->name, sizeof(e->host));
+	} else {
+		/* no SNI: the name the address was learned for */
+		struct lwg_ip_key k = { .family = family };
+		struct lwg_ip_val *v;
+
+		if (family == AF_INET)
+			__builtin_memcpy(k.addr, daddr, 4);
+		else
+			__builtin_memcpy(k.addr, daddr, 16);
+		v = bpf_map_lookup_elem(&ip_providers, &k);
+		if (v)
+			__builtin_memcpy(e->host, v->host, sizeof(e->host));
 	}
 	bpf_ringbuf_submit(e, 0);
 }
 
 /* ---- hostnames ------------------------------------------------------------ */
+
+/* Building an ip_providers value (too big for the stack next to the rest). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lwg_ip_val);
+} ipval_scratch SEC(".maps");
 
 struct slot_ctx {
 	__u32 slot;
@@ -329,14 +349,18 @@ static long dns_step(__u32 idx, void *arg)
 		goto bad;
 	if ((type == 1 && rdlen == 4) || (type == 28 && rdlen == 16)) {
 		struct lwg_ip_key k = { .family = type == 1 ? AF_INET : AF_INET6 };
-		struct lwg_ip_val v = { .provider = d->provider };
 		__u64 keep = ttl < 60 ? 60 : ttl > 86400 ? 86400 : ttl;
+		__u32 slot = NAME_DNS;
+		struct hostname *hn = bpf_map_lookup_elem(&names, &slot);
+		struct lwg_ip_val *v = bpf_map_lookup_elem(&ipval_scratch, &slot);
 
-		if (bpf_skb_load_bytes(d->skb, d->pos, k.addr, type == 1 ? 4 : 16))
+		if (!hn || !v || bpf_skb_load_bytes(d->skb, d->pos, k.addr, type == 1 ? 4 : 16))
 			goto bad;
+		v->provider = d->provider;
 		/* applications cache answers a little past their TTL */
-		v.expires_ns = d->now + (keep + 60) * 1000000000ULL;
-		bpf_map_update_elem(&ip_providers, &k, &v, BPF_ANY);
+		v->expires_ns = d->now + (keep + 60) * 1000000000ULL;
+		__builtin_memcpy(v->host, hn->name, sizeof(v->host));
+		bpf_map_update_elem(&ip_providers, &k, v, BPF_ANY);
 		stat_inc(LWG_ST_DNS_ANSWERS);
 	}
 	/* CNAME records: the chain belongs to the question's name, whose
@@ -461,37 +485,46 @@ int dns_ingress(struct __sk_buff *skb)
 
 /* ---- connect / sendmsg ---------------------------------------------------- */
 
-static __always_inline int addr_gate(__u32 family, const void *addr, __u16 dport, bool udp)
+/* True when the connection or datagram must be refused. */
+static __noinline bool addr_denied(__u32 family, const void *addr, __u16 dport, bool udp)
 {
 	__u32 prov, pol;
 	__u8 dec, enforce;
 
 	if ((bpf_get_current_pid_tgid() >> 32) == self_pid)
-		return 1;
+		return false;
 	prov = ip_provider(family, addr);
 	if (prov == LWG_NO_PROVIDER)
-		return 1;
+		return false;
 	pol = current_policy();
 	dec = decide(pol, prov, &enforce);
 	/* QUIC cannot be inspected: enforced services speak TLS over TCP */
-	if (udp && dport == TLS_PORT && enforce) {
-		emit(pol, prov, LWG_DENIED, LWG_GATE_QUIC, family, addr, dport, -1);
-		return 0;
+	if (udp) {
+		if (dport == TLS_PORT && enforce) {
+			emit(pol, prov, LWG_DENIED, LWG_GATE_QUIC, family, addr, dport, -1);
+			return true;
+		}
+		return false;
 	}
 	if (dec == LWG_DENIED) {
 		emit(pol, prov, LWG_DENIED, LWG_GATE_CONNECT, family, addr, dport, -1);
-		return 0;
+		return true;
 	}
 	/* allowed or monitor: the ClientHello gate reports the connection */
-	return 1;
+	return false;
 }
 
+/* UDP connect() is left alone: glibc's getaddrinfo connects UDP sockets to
+ * every candidate address to sort them, without sending anything. Datagrams
+ * are judged at sendmsg (unconnected) and at egress (connected). */
 SEC("cgroup/connect4")
 int gate_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip = ctx->user_ip4;
 
-	return addr_gate(AF_INET, &ip, bpf_ntohs(ctx->user_port), ctx->type == SOCK_DGRAM);
+	if (ctx->type == SOCK_DGRAM)
+		return 1;
+	return addr_denied(AF_INET, &ip, bpf_ntohs(ctx->user_port), false) ? 0 : 1;
 }
 
 SEC("cgroup/connect6")
@@ -499,7 +532,52 @@ int gate_connect6(struct bpf_sock_addr *ctx)
 {
 	__u32 ip[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
 
-	return addr_gate(AF_INET6, ip, bpf_ntohs(ctx->user_port), ctx->type == SOCK_DGRAM);
+	if (ctx->type == SOCK_DGRAM)
+		return 1;
+	return addr_denied(AF_INET6, ip, bpf_ntohs(ctx->user_port), false) ? 0 : 1;
+}
+
+/* Datagrams of connected UDP sockets (QUIC clients connect()). The socket's
+ * cgroup picks the policy; per-process policies do not apply here. */
+SEC("cgroup_skb/egress")
+int quic_egress(struct __sk_buff *skb)
+{
+	__u32 family, off, pol, prov, *pp;
+	__u8 addr[16] = {}, proto;
+	__u16 dport;
+	__u64 cg;
+	struct lwg_policy *p;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		__u8 vihl;
+
+		if (bpf_skb_load_bytes(skb, 0, &vihl, 1) || bpf_skb_load_bytes(skb, 9, &proto, 1) ||
+		    proto != IPPROTO_UDP || bpf_skb_load_bytes(skb, 16, addr, 4))
+			return 1;
+		family = AF_INET;
+		off = (vihl & 0xf) * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		if (bpf_skb_load_bytes(skb, 6, &proto, 1) || proto != IPPROTO_UDP ||
+		    bpf_skb_load_bytes(skb, 24, addr, 16))
+			return 1;
+		family = AF_INET6;
+		off = 40;
+	} else {
+		return 1;
+	}
+	if (bpf_skb_load_bytes(skb, off + 2, &dport, 2) || dport != bpf_htons(TLS_PORT))
+		return 1;
+	prov = ip_provider(family, addr);
+	if (prov == LWG_NO_PROVIDER)
+		return 1;
+	cg = bpf_skb_cgroup_id(skb);
+	pp = bpf_map_lookup_elem(&cgroup_policy, &cg);
+	pol = pp ? *pp : 0;
+	p = bpf_map_lookup_elem(&policies, &pol);
+	if (!p || !p->valid || !p->enforce)
+		return 1;
+	emit(pol, prov, LWG_DENIED, LWG_GATE_QUIC, family, addr, TLS_PORT, -1);
+	return 0;
 }
 
 SEC("cgroup/sendmsg4")
@@ -507,7 +585,7 @@ int gate_sendmsg4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip = ctx->user_ip4;
 
-	return addr_gate(AF_INET, &ip, bpf_ntohs(ctx->user_port), true);
+	return addr_denied(AF_INET, &ip, bpf_ntohs(ctx->user_port), true) ? 0 : 1;
 }
 
 SEC("cgroup/sendmsg6")
@@ -515,7 +593,7 @@ int gate_sendmsg6(struct bpf_sock_addr *ctx)
 {
 	__u32 ip[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
 
-	return addr_gate(AF_INET6, ip, bpf_ntohs(ctx->user_port), true);
+	return addr_denied(AF_INET6, ip, bpf_ntohs(ctx->user_port), true) ? 0 : 1;
 }
 
 /* ---- ClientHello ---------------------------------------------------------- */

@@ -27,6 +27,7 @@ struct lwg_ip_val {
 	unsigned int provider;
 	unsigned int _pad;
 	unsigned long long expires_ns; /* CLOCK_MONOTONIC; 0 = static range */
+	char host[LWG_NAME_LEN];       /* the name it was learned for */
 };
 
 /* A TCP socket, as both sockops and sk_msg see it (ports as the kernel

@@ -102,10 +102,12 @@ struct lw_gates *lw_gates_open(lw_gate_event_cb cb, void *ud)
 		struct bpf_program *progs[] = {
 			s->progs.dns_ingress, s->progs.gate_connect4, s->progs.gate_connect6,
 			s->progs.gate_sendmsg4, s->progs.gate_sendmsg6, s->progs.gate_sockops,
+			s->progs.quic_egress,
 		};
 		struct bpf_link **links[] = {
 			&s->links.dns_ingress, &s->links.gate_connect4, &s->links.gate_connect6,
 			&s->links.gate_sendmsg4, &s->links.gate_sendmsg6, &s->links.gate_sockops,
+			&s->links.quic_egress,
 		};
 
 		for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
