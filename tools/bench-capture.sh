@@ -17,14 +17,7 @@ LOSS_SECONDS=${LOSS_SECONDS:-60}
 HTTP_PORT=${HTTP_PORT:-18460}
 SINK_PORT=${SINK_PORT:-18461}
 
-tmp=$(mktemp -d /tmp/leakwatch-bench.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+. tools/bench/common.sh
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" \
 	-days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
@@ -33,22 +26,6 @@ python3 tools/bench/tls_server.py --cert "$tmp/cert.pem" --key "$tmp/key.pem" \
 pids+=($!)
 sleep 1
 
-start_agent() { # mode args... ; sets agent_pid
-	"$LW" "$@" >"$tmp/agent.out" 2>"$tmp/agent.err" &
-	agent_pid=$!
-	pids+=("$agent_pid")
-	for _ in $(seq 100); do
-		grep -q ready "$tmp/agent.err" && return 0
-		sleep 0.1
-	done
-	cat "$tmp/agent.err" >&2
-	echo "bench: agent did not become ready" >&2
-	exit 1
-}
-stop_agent() {
-	kill -INT "$agent_pid"
-	wait "$agent_pid" || true
-}
 post_rate() {
 	python3 tools/bench/tls_client.py post-loop --port "$HTTP_PORT" --ca "$tmp/cert.pem" \
 		--seconds "$POST_SECONDS" --body 16384 | awk '{print $6}'

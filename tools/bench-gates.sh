@@ -11,14 +11,7 @@ cd "$(dirname "$0")/.."
 LW=$PWD/build/leakwatch
 COUNT=${COUNT:-300}
 SECONDS_=${SECONDS:-5}
-tmp=$(mktemp -d /tmp/leakwatch-bench-gates.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+. tools/bench/common.sh
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 1 \
 	-subj /CN=api.openai.com -addext subjectAltName=DNS:api.openai.com,DNS:internal.example.test \
@@ -27,25 +20,17 @@ python3 tools/bench/gates_server.py "$tmp/cert.pem" "$tmp/key.pem" &
 pids+=($!)
 sleep 1
 
-agent() { # mode args...
-	"$LW" "$@" >/dev/null 2>"$tmp/agent.err" &
-	agent_pid=$!
-	pids+=("$agent_pid")
-	for _ in $(seq 100); do grep -q ready "$tmp/agent.err" && return 0; sleep 0.1; done
-	cat "$tmp/agent.err" >&2
-	exit 1
-}
 hs() { python3 tools/bench/gates_client.py handshakes --ca "$tmp/cert.pem" --count "$COUNT" | awk '{print $4}'; }
 sends() { python3 tools/bench/gates_client.py sends --seconds "$SECONDS_" | awk '{print $4}'; }
 
 echo "== TLS connect + handshake to api.openai.com (allowed), $COUNT each, mean us"
 none=$(hs)
-agent trace --format json
+start_agent trace --format json
 trace=$(hs)
-kill -INT "$agent_pid"; wait "$agent_pid" || true
-agent run --policy policies --stats-interval 0
+stop_agent
+start_agent run --policy policies --stats-interval 0
 run=$(hs)
-kill -INT "$agent_pid"; wait "$agent_pid" || true
+stop_agent
 none2=$(hs)
 echo "no agent ${none} / ${none2}, trace (capture) ${trace}, run (capture + gates) ${run}"
 awk -v n="$none" -v m="$none2" -v t="$trace" -v r="$run" 'BEGIN{
@@ -54,8 +39,13 @@ awk -v n="$none" -v m="$none2" -v t="$trace" -v r="$run" 'BEGIN{
 
 echo "== send() rate on a released non-provider socket, ${SECONDS_}s"
 b=$(sends)
-agent run --policy policies --stats-interval 0
+start_agent trace --format json
+t=$(sends)
+stop_agent
+start_agent run --policy policies --stats-interval 0
 a=$(sends)
-kill -INT "$agent_pid"; wait "$agent_pid" || true
-echo "no agent ${b}/s, run ${a}/s"
-awk -v a="$a" -v b="$b" 'BEGIN{printf "send rate ratio run / no agent: %.3f\n", a / b}'
+stop_agent
+echo "no agent ${b}/s, trace (capture) ${t}/s, run (capture + gates) ${a}/s"
+awk -v a="$a" -v b="$b" -v t="$t" 'BEGIN{
+	printf "send rate ratio run / no agent: %.3f\n", a / b
+	printf "send rate ratio run / trace (the gates alone): %.3f\n", a / t }'

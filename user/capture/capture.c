@@ -20,9 +20,11 @@
 
 #include "capture.skel.h"
 #include "capture/elfsym.h"
+#include "identity/proc.h"
 #include "util/buf.h"
 #include "util/hmap.h"
 #include "util/log.h"
+#include "util/percpu.h"
 
 const char *const lw_stat_names[LW_ST__MAX] = {
 	[LW_ST_MSGS] = "messages",
@@ -259,6 +261,12 @@ static void scan_pid(struct lw_capture *c, pid_t pid)
 	fclose(f);
 }
 
+static void scan_pid_cb(pid_t pid, void *ud)
+{
+	if (pid != getpid())
+		scan_pid(ud, pid);
+}
+
 static void scan_all(struct lw_capture *c)
 {
 	static const char *const dirs[] = {
@@ -266,9 +274,6 @@ static void scan_all(struct lw_capture *c)
 		"/lib/aarch64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib", "/lib",
 		"/usr/local/lib", "/usr/local/lib64",
 	};
-	DIR *d;
-	struct dirent *de;
-
 	if (c->o.only_pid) {
 		scan_pid(c, c->o.only_pid);
 		return;
@@ -290,18 +295,7 @@ static void scan_all(struct lw_capture *c)
 		}
 		globfree(&g);
 	}
-	d = opendir("/proc");
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-
-		if (*end || pid <= 0 || pid == getpid())
-			continue;
-		scan_pid(c, (pid_t)pid);
-	}
-	closedir(d);
+	lw_for_each_pid(scan_pid_cb, c);
 }
 
 static void on_libmap(struct lw_capture *c, const struct lw_libmap_rec *r)
@@ -469,21 +463,7 @@ int lw_capture_consume(struct lw_capture *c)
 
 void lw_capture_stats(struct lw_capture *c, uint64_t out[LW_ST__MAX])
 {
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t *vals;
-
-	memset(out, 0, LW_ST__MAX * sizeof(*out));
-	if (ncpu <= 0)
-		return;
-	vals = lw_xcalloc((size_t)ncpu, sizeof(*vals));
-	for (uint32_t k = 0; k < LW_ST__MAX; k++) {
-		if (bpf_map__lookup_elem(c->skel->maps.stats, &k, sizeof(k), vals,
-					 (size_t)ncpu * sizeof(*vals), 0))
-			continue;
-		for (int i = 0; i < ncpu; i++)
-			out[k] += vals[i];
-	}
-	free(vals);
+	lw_percpu_sum(c->skel->maps.stats, LW_ST__MAX, out);
 }
 
 const char *lw_capture_target_path(struct lw_capture *c, uint32_t target)

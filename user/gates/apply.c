@@ -119,10 +119,21 @@ void lw_gates_apply_pid(struct lw_gates *g, const struct lw_policy_set *set, pid
 		lw_gates_pid_del(g, pid);
 }
 
+struct pid_walk {
+	struct lw_gates *g;
+	const struct lw_policy_set *set;
+};
+
+static void apply_pid_cb(pid_t pid, void *ud)
+{
+	struct pid_walk *w = ud;
+
+	lw_gates_apply_pid(w->g, w->set, pid);
+}
+
 void lw_gates_apply(struct lw_gates *g, const struct lw_policy_set *set)
 {
-	DIR *d;
-	struct dirent *de;
+	struct pid_walk w = { g, set };
 
 	lw_gates_hosts_clear(g);
 	lw_catalog_for_each_pattern(&set->cat, add_host, g);
@@ -135,17 +146,6 @@ void lw_gates_apply(struct lw_gates *g, const struct lw_policy_set *set)
 	lw_gates_cgroups_clear(g);
 	lw_gates_apply_cgroups(g, set);
 	lw_gates_pids_clear(g);
-	if (!needs_pids(set))
-		return;
-	d = opendir("/proc");
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-
-		if (!*end && pid > 0)
-			lw_gates_apply_pid(g, set, (pid_t)pid);
-	}
-	closedir(d);
+	if (needs_pids(set))
+		lw_for_each_pid(apply_pid_cb, &w);
 }

@@ -13,6 +13,7 @@
 #include "gates.skel.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/percpu.h"
 
 const char *const lw_gate_stat_names[LWG_ST__MAX] = {
 	[LWG_ST_DNS_ANSWERS] = "dns_answers_learned",
@@ -187,21 +188,7 @@ void lw_gates_sweep(struct lw_gates *g)
 
 void lw_gates_stats(struct lw_gates *g, uint64_t out[LWG_ST__MAX])
 {
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t *vals;
-
-	memset(out, 0, LWG_ST__MAX * sizeof(*out));
-	if (ncpu <= 0)
-		return;
-	vals = lw_xcalloc((size_t)ncpu, sizeof(*vals));
-	for (uint32_t k = 0; k < LWG_ST__MAX; k++) {
-		if (bpf_map__lookup_elem(g->skel->maps.gate_stats, &k, sizeof(k), vals,
-					 (size_t)ncpu * sizeof(*vals), 0))
-			continue;
-		for (int i = 0; i < ncpu; i++)
-			out[k] += vals[i];
-	}
-	free(vals);
+	lw_percpu_sum(g->skel->maps.gate_stats, LWG_ST__MAX, out);
 }
 
 void lw_gates_hosts_clear(struct lw_gates *g)

@@ -1,6 +1,7 @@
 #include "proc.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,23 @@ int lw_proc_cgroup_path(pid_t pid, char *out, size_t n)
 	}
 	fclose(f);
 	return rc;
+}
+
+void lw_for_each_pid(void (*cb)(pid_t pid, void *ud), void *ud)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (!*end && pid > 0)
+			cb((pid_t)pid, ud);
+	}
+	closedir(d);
 }
 
 static bool all_hex(const char *s, size_t n)

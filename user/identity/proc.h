@@ -35,6 +35,9 @@ void lw_procs_exit(struct lw_procs *ps, pid_t pid, uint64_t now_ns);
 void lw_procs_gc(struct lw_procs *ps, uint64_t now_ns, uint64_t keep_ns);
 void lw_procs_free(struct lw_procs *ps);
 
+/* Call cb for every process in /proc. */
+void lw_for_each_pid(void (*cb)(pid_t pid, void *ud), void *ud);
+
 /* "0::/system.slice/checkout.service" -> "/system.slice/checkout.service". */
 int lw_proc_cgroup_path(pid_t pid, char *out, size_t n);
 /* Service name of a cgroup v2 path: the systemd unit (checkout.service ->

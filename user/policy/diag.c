@@ -9,24 +9,15 @@
 void lw_diag_add(struct lw_diag *d, const char *file, int line, const char *fmt, ...)
 {
 	struct lw_buf b = { 0 };
-	char *reason;
 	va_list ap;
-	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	reason = lw_xmalloc((size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(reason, (size_t)n + 1, fmt, ap);
-	va_end(ap);
 	if (line > 0)
-		lw_buf_printf(&b, "%s:%d: %s", file, line, reason);
+		lw_buf_printf(&b, "%s:%d: ", file, line);
 	else
-		lw_buf_printf(&b, "%s: %s", file, reason);
-	free(reason);
+		lw_buf_printf(&b, "%s: ", file);
+	va_start(ap, fmt);
+	lw_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
 	if (d->n == d->cap) {
 		d->cap = d->cap ? d->cap * 2 : 8;
 		d->msgs = lw_xrealloc(d->msgs, d->cap * sizeof(*d->msgs));

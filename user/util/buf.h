@@ -3,6 +3,7 @@
 #ifndef LW_BUF_H
 #define LW_BUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 struct lw_buf {
@@ -16,6 +17,8 @@ void lw_buf_put(struct lw_buf *b, const void *data, size_t n);
 void lw_buf_putc(struct lw_buf *b, char c);
 void lw_buf_puts(struct lw_buf *b, const char *s);
 void lw_buf_printf(struct lw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lw_buf_vprintf(struct lw_buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 void lw_buf_reset(struct lw_buf *b);
 void lw_buf_free(struct lw_buf *b);
 
