@@ -303,6 +303,7 @@ static __always_inline __u32 ip_provider(__u32 family, const void *addr)
 
 struct dns_ctx {
 	struct __sk_buff *skb;
+	__u32 base; /* offset of the DNS header: compression pointers count from it */
 	__u32 pos;  /* parse position */
 	__u32 end;  /* skb->len */
 	__u32 left; /* answers still to read */
@@ -329,6 +330,13 @@ static long dns_step(__u32 idx, void *arg)
 		if (d->pos >= d->end || bpf_skb_load_bytes(d->skb, d->pos, &b, 1))
 			goto bad;
 		if ((b & 0xc0) == 0xc0) {
+			__u8 lo;
+
+			/* a pointer must name an earlier offset; one that does not
+			 * (a loop, a forward jump) marks a malformed answer */
+			if (bpf_skb_load_bytes(d->skb, d->pos + 1, &lo, 1) ||
+			    d->base + ((((__u32)b & 0x3f) << 8) | lo) >= d->pos)
+				goto bad;
 			d->pos += 2;
 			d->in_name = 0;
 		} else if (b & 0xc0) {
@@ -459,6 +467,8 @@ int dns_ingress(struct __sk_buff *skb)
 
 		if (!hn)
 			return 1;
+		/* names are compared and reported whole: no bytes of the last one */
+		__builtin_memset(hn->name, 0, sizeof(hn->name));
 		hn->n = 0;
 	}
 	q.skb = skb;
@@ -472,6 +482,7 @@ int dns_ingress(struct __sk_buff *skb)
 	if (d.provider == LWG_NO_PROVIDER)
 		return 1;
 	d.skb = skb;
+	d.base = off;
 	d.pos = q.off + 4; /* qtype, qclass */
 	d.end = skb->len;
 	d.now = bpf_ktime_get_ns();
@@ -500,11 +511,11 @@ static __noinline bool addr_denied(__u32 family, const void *addr, __u16 dport, 
 	dec = decide(pol, prov, &enforce);
 	/* QUIC cannot be inspected: enforced services speak TLS over TCP */
 	if (udp) {
-		if (dport == TLS_PORT && enforce) {
-			emit(pol, prov, LWG_DENIED, LWG_GATE_QUIC, family, addr, dport, -1);
-			return true;
-		}
-		return false;
+		if (dport != TLS_PORT)
+			return false;
+		emit(pol, prov, enforce ? LWG_DENIED : LWG_WOULD_DENY, LWG_GATE_QUIC, family, addr,
+		     dport, -1);
+		return enforce;
 	}
 	if (dec == LWG_DENIED) {
 		emit(pol, prov, LWG_DENIED, LWG_GATE_CONNECT, family, addr, dport, -1);
@@ -766,12 +777,17 @@ int gate_msg(struct sk_msg_md *msg)
 		bpf_msg_cork_bytes(msg, 5);
 		return SK_PASS;
 	}
-	if (bpf_msg_pull_data(msg, 0, 5, 0))
-		goto release;
 	data = msg->data;
 	end = msg->data_end;
-	if (data + 5 > end)
-		goto release;
+	if (data + 5 > end) {
+		/* header spread over pages: linearize just it */
+		if (bpf_msg_pull_data(msg, 0, 5, 0))
+			goto release;
+		data = msg->data;
+		end = msg->data_end;
+		if (data + 5 > end)
+			goto release;
+	}
 	__builtin_memcpy(hdr, data, 5);
 	pol = current_policy();
 	if (hdr[0] != 0x16) {
@@ -788,6 +804,9 @@ int gate_msg(struct sk_msg_md *msg)
 		bpf_msg_cork_bytes(msg, rec_len);
 		return SK_PASS;
 	}
+	/* whole: a corked message carries its cork size into this run;
+	 * clear it, or the kernel keeps holding the socket's later writes */
+	bpf_msg_cork_bytes(msg, 0);
 	if (bpf_msg_pull_data(msg, 0, rec_len, 0)) {
 		h.bad = 1;
 		goto decide;
@@ -795,31 +814,45 @@ int gate_msg(struct sk_msg_md *msg)
 	data = msg->data;
 	end = msg->data_end;
 	parse_hello(data, end, rec_len, &h);
-	stat_inc(h.bad ? LWG_ST_CH_MALFORMED : LWG_ST_CH_PARSED);
+	if (!h.bad)
+		stat_inc(LWG_ST_CH_PARSED);
 decide:
-	if (h.bad && hdr[0] == 0x16)
+	if (h.bad)
 		stat_inc(LWG_ST_CH_MALFORMED);
 	prov = h.has_sni ? host_provider(NAME_SNI) : LWG_NO_PROVIDER;
 	if (prov == LWG_NO_PROVIDER)
 		prov = ip_provider(k.family, k.raddr);
-	if (prov == LWG_NO_PROVIDER) {
-		/* an unreadable hello to an enforced service: fail closed */
+	/* a hello we cannot read (malformed, or fragmented over several
+	 * records) hides its name: an enforced service fails closed, whatever
+	 * the address says */
+	if (h.bad) {
 		struct lwg_policy *p = bpf_map_lookup_elem(&policies, &pol);
 
-		if (h.bad && p && p->valid && p->enforce) {
-			emit(pol, LWG_NO_PROVIDER, LWG_DENIED, LWG_GATE_SNI, k.family, k.raddr,
+		if (p && p->valid && p->enforce) {
+			emit(pol, prov, LWG_DENIED, LWG_GATE_SNI, k.family, k.raddr,
 			     bpf_ntohl(k.rport), -1);
 			bpf_map_update_elem(&denied, &k, &pol, BPF_ANY);
 			return SK_DROP;
 		}
-		goto release;
 	}
+	if (prov == LWG_NO_PROVIDER)
+		goto release;
 	dec = decide(pol, prov, &enforce);
-	if (h.ech && enforce) {
-		emit(pol, prov, LWG_DENIED, LWG_GATE_ECH, k.family, k.raddr, bpf_ntohl(k.rport),
-		     h.has_sni ? NAME_SNI : -1);
-		bpf_map_update_elem(&denied, &k, &pol, BPF_ANY);
-		return SK_DROP;
+	/* ECH hides the real name: refused where enforced, reported elsewhere */
+	if (h.ech) {
+		struct lwg_policy *p = bpf_map_lookup_elem(&policies, &pol);
+
+		if (enforce) {
+			emit(pol, prov, LWG_DENIED, LWG_GATE_ECH, k.family, k.raddr,
+			     bpf_ntohl(k.rport), h.has_sni ? NAME_SNI : -1);
+			bpf_map_update_elem(&denied, &k, &pol, BPF_ANY);
+			return SK_DROP;
+		}
+		if (p && p->valid) {
+			emit(pol, prov, LWG_WOULD_DENY, LWG_GATE_ECH, k.family, k.raddr,
+			     bpf_ntohl(k.rport), h.has_sni ? NAME_SNI : -1);
+			goto release;
+		}
 	}
 	emit(pol, prov, dec, LWG_GATE_SNI, k.family, k.raddr, bpf_ntohl(k.rport),
 	     h.has_sni ? NAME_SNI : -1);

@@ -141,6 +141,8 @@ static void on_exec(pid_t pid, void *ud)
 {
 	struct run *r = ud;
 
+	/* look now: a refused client is gone by the time its event is read */
+	lw_procs_exec(&r->procs, pid, NULL);
 	lw_gates_apply_pid(r->gates, r->set, pid);
 }
 
