@@ -862,30 +862,9 @@ class GateAgent(lw.Agent):
     Reuses lw.Agent's readers (events, ready detection, `stats: {...}` parsing, stop, kill)."""
 
     def __init__(self, ctx, policy_dir, args=(), ready_timeout=30, stats_interval=0):
-        # not super().__init__: that one runs `trace`
-        if not os.path.exists(lw.BIN):
-            fail("%s does not exist (build it with `make`)" % lw.BIN)
-        self.ctx = ctx
         self.policy_dir = policy_dir
-        self.argv = [lw.BIN, "run", "--policy", policy_dir, "--stats-interval", str(stats_interval)] + list(args)
-        self.events = []
-        self.bad_lines = []
-        self.err_lines = []
-        self.stats = None
-        self.rc = None
-        self._lock = threading.Lock()
-        self._ready = threading.Event()
-        self.t_start = time.monotonic()
-        self.p = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, start_new_session=True)
-        self.pid = self.p.pid
-        lw.add_cleanup(self._kill, "agent %d" % self.pid)
-        self._rt = [threading.Thread(target=self._read_out, daemon=True),
-                    threading.Thread(target=self._read_err, daemon=True)]
-        for t in self._rt:
-            t.start()
-        ctx.agents.append(self)
-        self.wait_ready(ready_timeout)
+        super().__init__(ctx, args, ready_timeout,
+                         cmd=("run", "--policy", policy_dir, "--stats-interval", str(stats_interval)))
 
     def provider_events(self, pid=None):
         return [e for e in self.snapshot() if e.get("event") == "provider_connection"

@@ -401,11 +401,11 @@ READY_RE = re.compile(r"\bready\b")
 
 
 class Agent:
-    def __init__(self, ctx, args=(), ready_timeout=30):
+    def __init__(self, ctx, args=(), ready_timeout=30, cmd=("trace", "--format", "json")):
         if not os.path.exists(BIN):
             fail("%s does not exist (build it with `make`)" % BIN)
         self.ctx = ctx
-        self.argv = [BIN, "trace", "--format", "json"] + list(args)
+        self.argv = [BIN] + list(cmd) + list(args)
         self.events = []
         self.bad_lines = []
         self.err_lines = []
