@@ -161,7 +161,8 @@ struct {
 } names SEC(".maps");
 
 static __always_inline void emit(__u32 pol, __u32 provider, __u8 decision, __u8 gate,
-				 __u32 family, const void *daddr, __u16 dport, int name_slot)
+				 __u32 family, const void *daddr, __u16 dport, int name_slot,
+				 const struct lwg_sock_key *sk)
 {
 	struct lwg_event *e;
 	__u64 id = bpf_get_current_pid_tgid();
@@ -186,6 +187,13 @@ static __always_inline void emit(__u32 pol, __u32 provider, __u8 decision, __u8 
 	e->dport = dport;
 	e->_pad2 = 0;
 	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
+	__builtin_memset(e->saddr, 0, sizeof(e->saddr));
+	e->sport = 0;
+	e->_pad3 = 0;
+	if (sk) {
+		__builtin_memcpy(e->saddr, sk->laddr, sizeof(e->saddr));
+		e->sport = sk->lport; /* sk_msg hands the local port in host order */
+	}
 	if (family == AF_INET)
 		__builtin_memcpy(e->daddr, daddr, 4);
 	else
@@ -514,11 +522,11 @@ static __noinline bool addr_denied(__u32 family, const void *addr, __u16 dport, 
 		if (dport != TLS_PORT)
 			return false;
 		emit(pol, prov, enforce ? LWG_DENIED : LWG_WOULD_DENY, LWG_GATE_QUIC, family, addr,
-		     dport, -1);
+		     dport, -1, NULL);
 		return enforce;
 	}
 	if (dec == LWG_DENIED) {
-		emit(pol, prov, LWG_DENIED, LWG_GATE_CONNECT, family, addr, dport, -1);
+		emit(pol, prov, LWG_DENIED, LWG_GATE_CONNECT, family, addr, dport, -1, NULL);
 		return true;
 	}
 	/* allowed or monitor: the ClientHello gate reports the connection */
@@ -587,7 +595,7 @@ int quic_egress(struct __sk_buff *skb)
 	p = bpf_map_lookup_elem(&policies, &pol);
 	if (!p || !p->valid || !p->enforce)
 		return 1;
-	emit(pol, prov, LWG_DENIED, LWG_GATE_QUIC, family, addr, TLS_PORT, -1);
+	emit(pol, prov, LWG_DENIED, LWG_GATE_QUIC, family, addr, TLS_PORT, -1, NULL);
 	return 0;
 }
 
@@ -692,7 +700,14 @@ static __always_inline void parse_hello(void *data, void *end, __u32 len, struct
 	__u16 n, ext_total;
 	__u32 ext_end;
 
+	__u8 l0, l1, l2;
+
 	if (!rd8(data, end, 5, &b) || b != 1) /* handshake type client_hello */
+		goto bad;
+	/* the whole message must be in this record: one spread over several
+	 * (legal, rare) is not reassembled and counts as unreadable */
+	if (!rd8(data, end, 6, &l0) || !rd8(data, end, 7, &l1) || !rd8(data, end, 8, &l2) ||
+	    (((__u32)l0 << 16) | ((__u32)l1 << 8) | l2) + 9 > len)
 		goto bad;
 	if (!rd8(data, end, off, &b)) /* session id */
 		goto bad;
@@ -830,7 +845,7 @@ decide:
 
 		if (p && p->valid && p->enforce) {
 			emit(pol, prov, LWG_DENIED, LWG_GATE_SNI, k.family, k.raddr,
-			     bpf_ntohl(k.rport), -1);
+			     bpf_ntohl(k.rport), -1, &k);
 			bpf_map_update_elem(&denied, &k, &pol, BPF_ANY);
 			return SK_DROP;
 		}
@@ -844,18 +859,18 @@ decide:
 
 		if (enforce) {
 			emit(pol, prov, LWG_DENIED, LWG_GATE_ECH, k.family, k.raddr,
-			     bpf_ntohl(k.rport), h.has_sni ? NAME_SNI : -1);
+			     bpf_ntohl(k.rport), h.has_sni ? NAME_SNI : -1, &k);
 			bpf_map_update_elem(&denied, &k, &pol, BPF_ANY);
 			return SK_DROP;
 		}
 		if (p && p->valid) {
 			emit(pol, prov, LWG_WOULD_DENY, LWG_GATE_ECH, k.family, k.raddr,
-			     bpf_ntohl(k.rport), h.has_sni ? NAME_SNI : -1);
+			     bpf_ntohl(k.rport), h.has_sni ? NAME_SNI : -1, &k);
 			goto release;
 		}
 	}
 	emit(pol, prov, dec, LWG_GATE_SNI, k.family, k.raddr, bpf_ntohl(k.rport),
-	     h.has_sni ? NAME_SNI : -1);
+	     h.has_sni ? NAME_SNI : -1, &k);
 	if (dec == LWG_DENIED) {
 		bpf_map_update_elem(&denied, &k, &pol, BPF_ANY);
 		return SK_DROP;

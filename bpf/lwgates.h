@@ -61,6 +61,9 @@ struct lwg_event {
 	unsigned short dport; /* host order */
 	unsigned short _pad2;
 	unsigned char daddr[16];
+	unsigned char saddr[16]; /* local end, for TCP gates (sni, ech) */
+	unsigned short sport;    /* host order; 0 when not a TCP socket */
+	unsigned short _pad3;
 	char comm[16];
 	char host[LWG_NAME_LEN];
 };

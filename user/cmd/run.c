@@ -1,5 +1,6 @@
 /* leakwatch run: the agent. Captures and accounts for every TLS message and
  * enforces each service's allowed AI providers with the kernel gates. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "cmd/cmds.h"
 #include "gates/apply.h"
 #include "gates/gates.h"
+#include "gates/sockkill.h"
 #include "identity/proc.h"
 #include "policy/policy.h"
 #include "util/buf.h"
@@ -101,6 +103,17 @@ static void on_gate_event(const struct lwg_event *e, void *ud)
 	lw_json_end(&j);
 	lw_buf_putc(&r->out, '\n');
 	fwrite(r->out.p, 1, r->out.len, stdout);
+	/* The refused ClientHello write failed with EACCES, but some stacks
+	 * (node) ignore a failed handshake write and wait for a timeout: abort
+	 * the connection so every client fails at once. */
+	if (e->decision == LWG_DENIED && e->sport) {
+		int rc = lw_sock_destroy((pid_t)e->pid, e->family, e->saddr, e->sport, e->daddr,
+					 e->dport);
+
+		if (rc && rc != -ENOENT && rc != -ESRCH)
+			lw_debug("cannot abort the refused connection of pid %u: %s", e->pid,
+				 strerror(-rc));
+	}
 }
 
 static void on_tick(uint64_t now, void *ud)

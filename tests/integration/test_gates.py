@@ -351,8 +351,22 @@ def gates_sighup_changes_allowlist(t):
             break
         time.sleep(0.2)
     g.check_denied(gt.net, r, m)
+    # an invalid policy is refused on SIGHUP: the one in force stays
+    bad = os.path.join(gt.agent.policy_dir, "zz-broken.yaml")
+    with open(bad, "w") as f:
+        f.write("service: broken\nmatch: { cgroup: [unclosed\nallow_providers: [nosuchprovider]\n")
+    gt.agent.reload()
+    gt.agent.wait_for(lambda evs: any("reload failed" in l for l in gt.agent.err_lines) or None,
+                      timeout=5, what="the refused reload logged")
+    check(any(".yaml:" in l for l in gt.agent.err_lines), "reload error without FILE:LINE: %s"
+          % gt.agent.stderr_tail())
+    m = gt.mark()
+    g.check_denied(gt.net, g.curl(gt.net, g.OPENAI, cgroup=cg), m)
+    g.check_allowed(gt.net, g.curl(gt.net, g.ANTHROPIC, cgroup=cg), g.ANTHROPIC)
+    os.unlink(bad)
     check(gt.agent.alive() and gt.agent.pid == pid, "agent restarted or died on SIGHUP")
-    gt.finish()
+    stats = gt.finish()
+    check(stats.get("policy_reload_errors") == 1, "policy_reload_errors: %s" % stats.get("policy_reload_errors"))
 
 
 @test(timeout=120)
