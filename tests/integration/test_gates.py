@@ -554,3 +554,25 @@ def gates_malformed_dns_answers(t):
 
 if __name__ == "__main__":
     sys.exit(lw.main(sys.argv[1:]))
+
+
+# ---------------------------------------------------------------------------- selectors beyond cgroups
+
+@test(timeout=120)
+def gates_exe_selector_applies_per_process(t):
+    """A policy that selects by executable is enforced for that program only, outside any
+    service cgroup: python (selected, enforce, openai only) is refused anthropic; curl in the
+    same cgroup and namespace (default policy) is not."""
+    gt = Gates(t)
+    py = os.path.realpath(g.PY)  # the interpreter the python clients run
+    with open(os.path.join(gt.agent.policy_dir, "aa-pybot.yaml"), "w") as f:
+        f.write('service: pybot\nmatch: { exe: "%s" }\nmode: enforce\nallow_providers: [openai]\n' % py)
+    line = gt.agent.reload()
+    check(line and "reloaded" in line, "reload with an exe policy: %r / %s" % (line, gt.agent.stderr_tail()))
+    m = gt.mark()
+    r = g.pyhttps(gt.net, g.ANTHROPIC)
+    g.check_denied(gt.net, r, m)
+    expect_event(gt, r, "pybot", g.ANTHROPIC, "denied")
+    g.check_allowed(gt.net, g.pyhttps(gt.net, g.OPENAI), g.OPENAI)
+    g.check_allowed(gt.net, g.curl(gt.net, g.ANTHROPIC), g.ANTHROPIC)
+    gt.finish()
