@@ -82,30 +82,29 @@ static void syntax_error(const char *path, const yaml_parser_t *p, const struct 
 		lw_diag_add(d, path, line, "YAML syntax error: %s", problem);
 }
 
-int lw_ydoc_each_file(const char *path, struct lw_diag *d,
-		      void (*fn)(struct lw_ydoc *y, yaml_node_t *root, void *ud), void *ud)
+int lw_ydoc_each_buffer(const char *name, const void *buf, size_t n, struct lw_diag *d,
+			void (*fn)(struct lw_ydoc *y, yaml_node_t *root, void *ud), void *ud)
 {
-	struct lw_buf b = { 0 };
+	const struct lw_buf b = { .p = (char *)buf, .len = n, .cap = n };
 	yaml_parser_t p;
 	int rc = 0;
 
-	if (read_file(path, &b, d) != 0) {
-		lw_buf_free(&b);
+	if (n > YDOC_MAX_BYTES) {
+		lw_diag_add(d, name, 0, "larger than %u bytes", YDOC_MAX_BYTES);
 		return -1;
 	}
 	if (!yaml_parser_initialize(&p)) {
-		lw_diag_add(d, path, 0, "out of memory while parsing");
-		lw_buf_free(&b);
+		lw_diag_add(d, name, 0, "out of memory while parsing");
 		return -1;
 	}
-	yaml_parser_set_input_string(&p, (const unsigned char *)b.p, b.len);
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, n);
 	for (;;) {
 		yaml_document_t doc;
 		yaml_node_t *root;
 
 		if (!yaml_parser_load(&p, &doc)) {
 			/* the loader has freed the partial document */
-			syntax_error(path, &p, &b, d);
+			syntax_error(name, &p, &b, d);
 			rc = -1;
 			break;
 		}
@@ -116,13 +115,27 @@ int lw_ydoc_each_file(const char *path, struct lw_diag *d,
 		}
 		/* "---" with nothing after it, or a file of comments: nothing to check */
 		if (!lw_ynode_is_null(root)) {
-			struct lw_ydoc y = { .file = path, .doc = &doc, .d = d };
+			struct lw_ydoc y = { .file = name, .doc = &doc, .d = d };
 
 			fn(&y, root, ud);
 		}
 		yaml_document_delete(&doc);
 	}
 	yaml_parser_delete(&p);
+	return rc;
+}
+
+int lw_ydoc_each_file(const char *path, struct lw_diag *d,
+		      void (*fn)(struct lw_ydoc *y, yaml_node_t *root, void *ud), void *ud)
+{
+	struct lw_buf b = { 0 };
+	int rc;
+
+	if (read_file(path, &b, d) != 0) {
+		lw_buf_free(&b);
+		return -1;
+	}
+	rc = lw_ydoc_each_buffer(path, b.p, b.len, d, fn, ud);
 	lw_buf_free(&b);
 	return rc;
 }

@@ -32,6 +32,11 @@ struct lw_ydoc {
 int lw_ydoc_each_file(const char *path, struct lw_diag *d,
 		      void (*fn)(struct lw_ydoc *y, yaml_node_t *root, void *ud), void *ud);
 
+/* The same for a document held in memory (the built-in rule pack); name is
+ * what messages call it. */
+int lw_ydoc_each_buffer(const char *name, const void *buf, size_t n, struct lw_diag *d,
+			void (*fn)(struct lw_ydoc *y, yaml_node_t *root, void *ud), void *ud);
+
 void lw_ydoc_err(struct lw_ydoc *y, const yaml_node_t *n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
