@@ -19,6 +19,7 @@ static void usage(FILE *f)
 	      "  run       run the agent (foreground)\n"
 	      "  trace     print captured TLS plaintext live (debugging)\n"
 	      "  policy    check or show a policy directory (policy check DIR)\n"
+	      "  scan      classify files offline with the agent's decoders and rules\n"
 	      "  version   print the version\n"
 	      "\n"
 	      "`leakwatch COMMAND --help` describes each command.\n"
@@ -46,6 +47,8 @@ int main(int argc, char **argv)
 		return lw_cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "trace"))
 		return lw_cmd_trace(argc - 1, argv + 1);
+	if (!strcmp(cmd, "scan"))
+		return lw_cmd_scan(argc - 1, argv + 1);
 	if (!strcmp(cmd, "policy"))
 		return lw_cmd_policy(argc - 1, argv + 1);
 	fprintf(stderr, "leakwatch: unknown command '%s'\n", cmd);

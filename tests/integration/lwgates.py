@@ -115,6 +115,12 @@ def errno_from_text(text):
     for m in re.finditer(r"\b(E[A-Z0-9]{2,})\b", text):
         if m.group(1) in _ERRNO_NAMES:
             return m.group(1)
+    # the gates' own refusals first: after a refused ClientHello the agent also
+    # aborts the connection, and a client may report both (curl prints "Send
+    # failure: Software caused connection abort" and "... Permission denied")
+    for n in (errno_mod.EACCES, errno_mod.EPERM):
+        if os.strerror(n) in text:
+            return errno_mod.errorcode[n]
     # longest strerror first ("Operation not permitted" before shorter ones)
     for s in sorted(_STRERROR, key=len, reverse=True):
         if len(s) > 8 and s in text:

@@ -6,5 +6,6 @@
 int lw_cmd_trace(int argc, char **argv);
 int lw_cmd_run(int argc, char **argv);
 int lw_cmd_policy(int argc, char **argv);
+int lw_cmd_scan(int argc, char **argv);
 
 #endif

@@ -2,9 +2,12 @@
  * anything into the kernel, so CI can gate policy changes. */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmds.h"
+#include "classify/rules.h"
+#include "cmd/config.h"
 #include "policy/policy.h"
 #include "util/buf.h"
 
@@ -12,12 +15,18 @@ static void usage(FILE *f)
 {
 	fputs("usage: leakwatch policy check DIR\n"
 	      "       leakwatch policy show DIR\n"
+	      "       leakwatch policy digest NORMALIZE < values\n"
 	      "\n"
-	      "  check      validate the provider catalog (DIR/providers.yaml) and every\n"
-	      "             policy file (DIR/*.yaml, DIR/*.yml); prints each error on\n"
+	      "  check      validate the provider catalog (DIR/providers.yaml), every\n"
+	      "             policy file (DIR/*.yaml, DIR/*.yml), the rules (DIR/rules/)\n"
+	      "             and exact-value lists (DIR/lists/); prints each error on\n"
 	      "             stderr as FILE:LINE: reason, or a summary on stdout if none\n"
 	      "  show       print the effective policies in the order they are tried:\n"
 	      "             selectors, mode and allowed providers\n"
+	      "  digest     the sha256: entry of an exact-value list for each line of\n"
+	      "             standard input, normalised as NORMALIZE (none, lower, digits,\n"
+	      "             email, compact; see docs/rules.md). Values are read from\n"
+	      "             stdin so they stay out of shell history and ps\n"
 	      "  -h, --help this help\n"
 	      "\n"
 	      "docs/policy.md describes the format.\n"
@@ -63,10 +72,54 @@ static void print_policy(const struct lw_policy_set *set, const struct lw_policy
 	print_allowed(set, p);
 }
 
+/* One digest per input line, so a list of customer values can be turned
+ * into a list file that holds no PII. */
+static int digest(const char *norm_name)
+{
+	static const char hexd[] = "0123456789abcdef";
+	enum lw_norm norm = LW_NORM__N;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc = 0;
+
+	for (int i = 0; i < LW_NORM__N; i++)
+		if (!strcmp(lw_norm_name((enum lw_norm)i), norm_name))
+			norm = (enum lw_norm)i;
+	if (norm == LW_NORM__N) {
+		fprintf(stderr, "leakwatch policy digest: unknown normalisation '%s'\n", norm_name);
+		return 2;
+	}
+	while ((n = getline(&line, &cap, stdin)) >= 0) {
+		uint8_t dg[32];
+		char hex[65];
+
+		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			n--;
+		if (!n)
+			continue;
+		if (!lw_list_digest(norm, line, (size_t)n, dg)) {
+			fprintf(stderr, "leakwatch policy digest: a line has nothing left after "
+					"normalisation\n");
+			rc = 1;
+			continue;
+		}
+		for (int i = 0; i < 32; i++) {
+			hex[2 * i] = hexd[dg[i] >> 4];
+			hex[2 * i + 1] = hexd[dg[i] & 15];
+		}
+		hex[64] = 0;
+		printf("%s\n", hex);
+	}
+	free(line);
+	return rc;
+}
+
 int lw_cmd_policy(int argc, char **argv)
 {
 	const char *sub, *dir = NULL;
-	struct lw_policy_set set = { 0 };
+	struct lw_config *cfg;
+	struct lw_policy_set *set;
 	struct lw_diag d = { 0 };
 	struct lw_buf sel = { 0 };
 	bool opts_done = false;
@@ -80,6 +133,13 @@ int lw_cmd_policy(int argc, char **argv)
 	if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
 		usage(stdout);
 		return 0;
+	}
+	if (!strcmp(sub, "digest")) {
+		if (argc != 3) {
+			usage(stderr);
+			return 2;
+		}
+		return digest(argv[2]);
 	}
 	if (strcmp(sub, "check") && strcmp(sub, "show")) {
 		fprintf(stderr, "leakwatch policy: unknown subcommand '%s'\n", sub);
@@ -111,21 +171,23 @@ int lw_cmd_policy(int argc, char **argv)
 		return 2;
 	}
 
-	lw_policy_load(&set, dir, &d);
+	cfg = lw_config_load(dir, &d);
 	for (size_t i = 0; i < d.n; i++)
 		fprintf(stderr, "%s\n", d.msgs[i]);
-	rc = d.n ? 1 : 0;
+	rc = cfg && !d.n ? 0 : 1;
 	if (!rc && !strcmp(sub, "show")) {
+		set = &cfg->set;
 		/* in the order lw_policy_select tries them: the default last */
-		for (size_t i = 1; i < set.n; i++)
-			print_policy(&set, &set.policies[i], &sel);
-		print_policy(&set, &set.policies[0], &sel);
+		for (size_t i = 1; i < set->n; i++)
+			print_policy(set, &set->policies[i], &sel);
+		print_policy(set, &set->policies[0], &sel);
 	}
 	/* errors alone on stderr: every line there is FILE:LINE: reason */
 	if (!rc)
-		printf("%zu policies, %zu providers: ok\n", set.n, set.cat.n);
+		printf("%zu policies, %zu providers, %zu rules, %zu lists: ok\n", cfg->set.n,
+		       cfg->set.cat.n, cfg->rules.n, cfg->rules.nlists);
 	lw_buf_free(&sel);
 	lw_diag_free(&d);
-	lw_policy_free(&set);
+	lw_config_free(cfg);
 	return rc;
 }

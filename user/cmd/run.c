@@ -10,12 +10,15 @@
 
 #include "cmd/agent_loop.h"
 #include "cmd/cmds.h"
+#include "cmd/config.h"
+#include "cmd/inspect.h"
 #include "gates/apply.h"
 #include "gates/gates.h"
 #include "gates/sockkill.h"
 #include "identity/proc.h"
 #include "policy/policy.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -24,7 +27,9 @@
 
 struct run {
 	const char *policy_dir;
-	struct lw_policy_set *set; /* in force */
+	struct lw_config *cfg;     /* in force */
+	struct lw_policy_set *set; /* &cfg->set */
+	struct lw_inspect *inspect;
 	struct lw_gates *gates;
 	struct lw_procs procs; /* identity of gate events */
 	int64_t mono_to_real_ns;
@@ -33,21 +38,15 @@ struct run {
 	struct lw_buf out;
 };
 
-static struct lw_policy_set *load_policy(const char *dir)
+static struct lw_config *load_policy(const char *dir)
 {
-	struct lw_policy_set *set = lw_xcalloc(1, sizeof(*set));
 	struct lw_diag d = { 0 };
+	struct lw_config *c = lw_config_load(dir, &d);
 
-	if (lw_policy_load(set, dir, &d)) {
-		for (size_t i = 0; i < d.n; i++)
-			lw_err("%s", d.msgs[i]);
-		lw_diag_free(&d);
-		lw_policy_free(set);
-		free(set);
-		return NULL;
-	}
+	for (size_t i = 0; i < d.n; i++)
+		lw_err("%s", d.msgs[i]);
 	lw_diag_free(&d);
-	return set;
+	return c;
 }
 
 static void on_message(const struct lw_msg_view *v, void *ud)
@@ -56,6 +55,7 @@ static void on_message(const struct lw_msg_view *v, void *ud)
 
 	r->messages++;
 	r->bytes += v->m->captured;
+	lw_inspect_message(r->inspect, v);
 }
 
 static const char *const decisions[] = { "allowed", "denied", "would_deny" };
@@ -68,20 +68,14 @@ static void on_gate_event(const struct lwg_event *e, void *ud)
 	const struct lw_proc *p = lw_procs_get(&r->procs, (pid_t)e->pid);
 	const struct lw_policy *pol = e->policy < r->set->n ? &r->set->policies[e->policy] : NULL;
 	struct lw_addr a = { .family = e->family, .port = e->dport };
-	char ts[48], base[32], dst[64], comm[LW_COMM_LEN + 1], host[LWG_NAME_LEN + 1];
-	time_t sec;
-	struct tm tm;
-	int64_t real = (int64_t)e->ts_ns + r->mono_to_real_ns;
+	char ts[48], dst[64], comm[LW_COMM_LEN + 1], host[LWG_NAME_LEN + 1];
 	struct lw_json j;
 
 	memcpy(a.addr, e->daddr, sizeof(a.addr));
 	lw_addr_str(&a, dst, sizeof(dst));
 	snprintf(host, sizeof(host), "%.*s", LWG_NAME_LEN, e->host);
 	snprintf(comm, sizeof(comm), "%.*s", LW_COMM_LEN, e->comm);
-	sec = (time_t)(real / 1000000000);
-	gmtime_r(&sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts, sizeof(ts), "%s.%06ldZ", base, (long)(real % 1000000000) / 1000);
+	lw_iso_time((int64_t)e->ts_ns + r->mono_to_real_ns, ts, sizeof(ts));
 
 	lw_buf_reset(&r->out);
 	lw_json_begin(&j, &r->out);
@@ -125,6 +119,7 @@ static void on_tick(uint64_t now, void *ud)
 		r->next_sweep = now + SWEEP_NS;
 		lw_gates_sweep(r->gates);
 		lw_procs_gc(&r->procs, now, 10ULL * 1000 * 1000 * 1000);
+		lw_inspect_tick(r->inspect, now);
 	}
 	if (now >= r->next_rescan) {
 		r->next_rescan = now + CGROUP_RESCAN_NS;
@@ -135,19 +130,21 @@ static void on_tick(uint64_t now, void *ud)
 static void on_hup(void *ud)
 {
 	struct run *r = ud;
-	struct lw_policy_set *set = load_policy(r->policy_dir);
+	struct lw_config *cfg = load_policy(r->policy_dir);
 
-	if (!set) {
+	if (!cfg) {
 		r->reload_errors++;
 		lw_err("policy reload failed: the previous policy stays in force");
 		return;
 	}
-	lw_gates_apply(r->gates, set);
-	lw_policy_free(r->set);
-	free(r->set);
-	r->set = set;
+	lw_gates_apply(r->gates, &cfg->set);
+	lw_inspect_set_policy(r->inspect, &cfg->set, cfg->cls);
+	lw_config_free(r->cfg);
+	r->cfg = cfg;
+	r->set = &cfg->set;
 	r->reloads++;
-	lw_info("policy reloaded from %s: %zu policies", r->policy_dir, set->n);
+	lw_info("policy reloaded from %s: %zu policies, %zu rules", r->policy_dir, cfg->set.n,
+		cfg->rules.n);
 }
 
 static void on_exec(pid_t pid, void *ud)
@@ -169,6 +166,7 @@ static void on_stats(struct lw_buf *b, void *ud)
 		lw_buf_printf(b, ",\"%s\":%llu", lw_gate_stat_names[i], (unsigned long long)gs[i]);
 	lw_buf_printf(b, ",\"policy_reloads\":%llu,\"policy_reload_errors\":%llu",
 		      (unsigned long long)r->reloads, (unsigned long long)r->reload_errors);
+	lw_inspect_stats_json(r->inspect, b);
 }
 
 static void usage(FILE *f)
@@ -180,7 +178,9 @@ static void usage(FILE *f)
 	      "providers, until SIGINT or SIGTERM. SIGHUP reloads the policy directory\n"
 	      "(an invalid new policy is refused and the old one stays in force).\n"
 	      "\n"
-	      "Every provider connection is reported as one JSON line on stdout.\n"
+	      "Every provider connection is reported as one JSON line on stdout\n"
+	      "(event provider_connection), and so is every request to a provider that\n"
+	      "carries data the rules classify (event alert: masked samples only).\n"
 	      "\n"
 	      "      --policy DIR        policy directory (default /etc/leakwatch/policies,\n"
 	      "                          else ./policies)\n"
@@ -210,8 +210,6 @@ int lw_cmd_run(int argc, char **argv)
 	struct lw_loop_opts lo = { .cap = { .stop_new_libs = true }, .stats_interval_s = 60 };
 	struct lw_loop_result res;
 	struct run r = { 0 };
-	struct timespec mono, real;
-	struct stat st;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -272,26 +270,23 @@ int lw_cmd_run(int argc, char **argv)
 		return 2;
 	}
 	if (!r.policy_dir)
-		r.policy_dir = stat("/etc/leakwatch/policies", &st) == 0 ? "/etc/leakwatch/policies"
-									 : "policies";
-	r.set = load_policy(r.policy_dir);
-	if (!r.set) {
+		r.policy_dir = lw_config_default_dir();
+	r.cfg = load_policy(r.policy_dir);
+	if (!r.cfg) {
 		lw_err("policy directory %s is not valid (see above)", r.policy_dir);
 		return 1;
 	}
-	lw_info("policy directory %s: %zu policies, %zu providers", r.policy_dir, r.set->n,
-		r.set->cat.n);
+	r.set = &r.cfg->set;
+	lw_info("policy directory %s: %zu policies, %zu providers, %zu rules, %zu lists",
+		r.policy_dir, r.set->n, r.set->cat.n, r.cfg->rules.n, r.cfg->rules.nlists);
 	r.gates = lw_gates_open(on_gate_event, &r);
 	if (!r.gates) {
-		lw_policy_free(r.set);
-		free(r.set);
+		lw_config_free(r.cfg);
 		return 1;
 	}
 	lw_gates_apply(r.gates, r.set);
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	clock_gettime(CLOCK_REALTIME, &real);
-	r.mono_to_real_ns = ((int64_t)real.tv_sec - mono.tv_sec) * 1000000000LL +
-			    (real.tv_nsec - mono.tv_nsec);
+	r.mono_to_real_ns = lw_mono_to_real_ns();
+	r.inspect = lw_inspect_new(r.set, r.cfg->cls, stdout, r.mono_to_real_ns);
 	lo.on_message = on_message;
 	lo.ud = &r;
 	lo.flush = stdout;
@@ -306,9 +301,10 @@ int lw_cmd_run(int argc, char **argv)
 	lw_gates_consume(r.gates);
 	fflush(stdout);
 	lw_gates_close(r.gates);
+	lw_inspect_free(r.inspect); /* reports what is still incomplete */
+	fflush(stdout);
 	lw_procs_free(&r.procs);
-	lw_policy_free(r.set);
-	free(r.set);
+	lw_config_free(r.cfg);
 	lw_buf_free(&r.out);
 	return rc;
 }

@@ -9,6 +9,7 @@
 #include "cmd/agent_loop.h"
 #include "cmd/cmds.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -21,24 +22,13 @@ struct trace {
 	struct lw_buf out;
 };
 
-static void iso_time(int64_t real_ns, char *out, size_t n)
-{
-	time_t sec = (time_t)(real_ns / 1000000000);
-	struct tm tm;
-	char base[32];
-
-	gmtime_r(&sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, n, "%s.%06ldZ", base, (long)(real_ns % 1000000000) / 1000);
-}
-
 static void print_json(struct trace *t, const struct lw_msg_view *v)
 {
 	const struct lw_msg *m = v->m;
 	struct lw_json j;
 	char ts[48], dst[64], src[64];
 
-	iso_time((int64_t)m->ts_ns + t->mono_to_real_ns, ts, sizeof(ts));
+	lw_iso_time((int64_t)m->ts_ns + t->mono_to_real_ns, ts, sizeof(ts));
 	lw_addr_str(&v->conn->dst, dst, sizeof(dst));
 	lw_addr_str(&v->conn->src, src, sizeof(src));
 	lw_json_begin(&j, &t->out);
@@ -79,7 +69,7 @@ static void print_text(struct trace *t, const struct lw_msg_view *v)
 	const struct lw_msg *m = v->m;
 	char ts[48], dst[64];
 
-	iso_time((int64_t)m->ts_ns + t->mono_to_real_ns, ts, sizeof(ts));
+	lw_iso_time((int64_t)m->ts_ns + t->mono_to_real_ns, ts, sizeof(ts));
 	lw_addr_str(&v->conn->dst, dst, sizeof(dst));
 	lw_buf_printf(&t->out, "%s %s[%u/%u] %s conn=%llu #%u %s %s%s%s %u bytes%s\n", ts + 11,
 		      m->comm, m->pid, m->tid, m->dir == LW_DIR_EGRESS ? "->" : "<-",
@@ -150,7 +140,6 @@ int lw_cmd_trace(int argc, char **argv)
 	struct trace t = { .json = !isatty(STDOUT_FILENO) };
 	struct lw_loop_opts lo = { .cap = { .stop_new_libs = true } };
 	struct lw_loop_result res;
-	struct timespec mono, real;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "p:c:f:vh", opts, NULL)) != -1) {
@@ -220,10 +209,7 @@ int lw_cmd_trace(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	clock_gettime(CLOCK_REALTIME, &real);
-	t.mono_to_real_ns = ((int64_t)real.tv_sec - mono.tv_sec) * 1000000000LL +
-			    (real.tv_nsec - mono.tv_nsec);
+	t.mono_to_real_ns = lw_mono_to_real_ns();
 	lo.on_message = on_message;
 	lo.ud = &t;
 	lo.flush = stdout;

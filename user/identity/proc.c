@@ -86,10 +86,29 @@ void lw_service_name(const char *cgroup, char *out, size_t n)
 	snprintf(out, n, "%s", cgroup[0] ? cgroup : "/");
 }
 
+static uint32_t real_uid(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long uid = (unsigned long)-1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return (uint32_t)-1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %lu", &uid) == 1)
+			break;
+	fclose(f);
+	return (uint32_t)uid;
+}
+
 static void lookup(struct lw_proc *p)
 {
 	char path[64];
 	ssize_t n;
+
+	p->uid = real_uid(p->pid);
 
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)p->pid);
 	n = readlink(path, p->exe, sizeof(p->exe) - 1);

@@ -18,6 +18,7 @@ struct lw_proc {
 	char exe[256];
 	char cgroup[256];
 	char service[128];
+	uint32_t uid; /* real uid; (uint32_t)-1 when unknown */
 	uint64_t dead_ns; /* 0 while alive */
 };
 

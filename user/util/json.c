@@ -15,7 +15,7 @@ void lw_json_end(struct lw_json *j)
 	lw_buf_putc(j->b, '}');
 }
 
-static void key(struct lw_json *j, const char *k)
+void lw_json_key(struct lw_json *j, const char *k)
 {
 	if (!j->first)
 		lw_buf_putc(j->b, ',');
@@ -31,31 +31,31 @@ void lw_json_str(struct lw_json *j, const char *k, const char *val)
 
 void lw_json_strn(struct lw_json *j, const char *k, const void *val, size_t n)
 {
-	key(j, k);
+	lw_json_key(j, k);
 	lw_json_quote(j->b, val, n);
 }
 
 void lw_json_u64(struct lw_json *j, const char *k, uint64_t val)
 {
-	key(j, k);
+	lw_json_key(j, k);
 	lw_buf_printf(j->b, "%" PRIu64, val);
 }
 
 void lw_json_i64(struct lw_json *j, const char *k, int64_t val)
 {
-	key(j, k);
+	lw_json_key(j, k);
 	lw_buf_printf(j->b, "%" PRId64, val);
 }
 
 void lw_json_bool(struct lw_json *j, const char *k, bool val)
 {
-	key(j, k);
+	lw_json_key(j, k);
 	lw_buf_puts(j->b, val ? "true" : "false");
 }
 
 void lw_json_raw(struct lw_json *j, const char *k, const char *raw)
 {
-	key(j, k);
+	lw_json_key(j, k);
 	lw_buf_puts(j->b, raw);
 }
 

@@ -22,6 +22,8 @@ void lw_json_u64(struct lw_json *j, const char *key, uint64_t val);
 void lw_json_i64(struct lw_json *j, const char *key, int64_t val);
 void lw_json_bool(struct lw_json *j, const char *key, bool val);
 void lw_json_raw(struct lw_json *j, const char *key, const char *raw);
+/* Just the key (and its comma): the caller writes the value, e.g. an array. */
+void lw_json_key(struct lw_json *j, const char *key);
 
 /* Append s[0..n) as a quoted JSON string. Bytes must be valid UTF-8 (see
  * lw_utf8_valid); any invalid byte is written as U+FFFD. */
