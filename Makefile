@@ -4,8 +4,9 @@
 #   make run        install what is missing, build, run the agent (root)
 #   make test       install what is missing, build, run every test (root)
 #   make deps       install build and test dependencies (Debian 12, root)
-#   make bench      capture benchmarks (tools/), root
+#   make bench      classifier, capture and gate benchmarks (tools/), root
 #   make asan       unit tests under AddressSanitizer + UBSan
+#   make fuzz       libFuzzer targets (clang), short run of each
 #   make format     clang-format the C sources
 
 BUILD   ?= build
@@ -19,8 +20,8 @@ STRIP   ?= $(shell command -v llvm-strip 2>/dev/null)
 # dropping the flags the build needs
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
-	   -Iuser -Ibpf -I$(BUILD) -MMD -MP
-LDLIBS  := -lbpf -lelf -lz -lyaml
+	   -Iuser -Ibpf -I$(BUILD) -I/usr/include/hs -MMD -MP
+LDLIBS  := -lbpf -lelf -lz -lyaml -lhs -lnghttp2 -ljansson -lcrypto -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
 	      -Ivmlinux/$(ARCH) -Ibpf -Wall -Werror
@@ -36,7 +37,7 @@ LIB_OBJS  := $(filter-out $(BUILD)/obj/main.o,$(USER_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all clean deps run test unit bench asan format _deps _run _test _bench
+.PHONY: all clean deps run test unit bench asan fuzz format _deps _run _test _bench
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/leakwatch
@@ -53,12 +54,18 @@ $(BUILD)/obj/%.o: user/%.c $(SKELS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# the built-in rule pack is embedded with .incbin (user/classify/builtin.c)
+$(BUILD)/obj/classify/builtin.o: policies/rules/builtin.yaml
+
 # benchmark floor: empty probes on the same call sites (tools/bench)
 $(BUILD)/empty.bpf.o: tools/bench/empty.bpf.c vmlinux/$(ARCH)/vmlinux.h | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/empty_probes: tools/bench/empty_probes.c $(BUILD)/empty.skel.h $(BUILD)/obj/capture/elfsym.o
 	$(CC) $(CFLAGS) $< $(BUILD)/obj/capture/elfsym.o -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/classify_bench: tools/bench/classify_bench.c $(LIB_OBJS)
+	$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/leakwatch: $(USER_OBJS)
 	$(CC) $(SAN) $^ -o $@ $(LDFLAGS) $(LDLIBS)
@@ -81,8 +88,30 @@ asan:
 	$(MAKE) BUILD=$(BUILD)/asan OPT="-O1 -g" \
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" unit
 
+# libFuzzer: every fuzz/fuzz_*.c against the library objects, all built with
+# clang and ASan/UBSan in their own directory; FUZZ_SECONDS per target.
+FUZZ_SRCS    := $(wildcard fuzz/fuzz_*.c)
+FUZZ_SECONDS ?= 10
+fuzz:
+	$(MAKE) BUILD=$(BUILD)/fuzz CC=clang OPT="-O1 -g" \
+		SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" fuzz-bins
+	@for f in $(patsubst fuzz/%.c,%,$(FUZZ_SRCS)); do \
+		mkdir -p $(BUILD)/fuzz/corpus/$$f; \
+		echo "fuzz $$f: $(FUZZ_SECONDS)s"; \
+		$(BUILD)/fuzz/bin/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+			$(BUILD)/fuzz/corpus/$$f $(wildcard fuzz/seeds/$$f) >$(BUILD)/fuzz/$$f.log 2>&1 || \
+			{ tail -40 $(BUILD)/fuzz/$$f.log; exit 1; }; \
+		tail -1 $(BUILD)/fuzz/$$f.log; \
+	done
+
+FUZZ_BINS := $(patsubst fuzz/%.c,$(BUILD)/bin/%,$(FUZZ_SRCS))
+fuzz-bins: $(FUZZ_BINS)
+$(BUILD)/bin/fuzz_%: fuzz/fuzz_%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(LIB_OBJS) -o $@ $(LDFLAGS) $(LDLIBS)
+
 format:
-	clang-format -i $$(find user bpf tests/unit tools -name '*.[ch]' -not -name vmlinux.h)
+	clang-format -i $$(find user bpf tests/unit tools fuzz -name '*.[ch]' -not -name vmlinux.h)
 
 clean:
 	rm -rf $(BUILD)
@@ -111,7 +140,8 @@ _test: _deps
 	tests/run.sh
 
 _bench: _deps
-	$(MAKE) --no-print-directory all $(BUILD)/empty_probes
+	$(MAKE) --no-print-directory all $(BUILD)/empty_probes $(BUILD)/classify_bench
+	tools/bench-classify.sh
 	tools/bench-capture.sh
 	tools/bench-gates.sh
 

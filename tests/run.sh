@@ -42,6 +42,30 @@ if ! ls build/asan/tests/test_* >/dev/null 2>&1; then
 	failed=$((failed + 1))
 fi
 
+# one-line checks: a command that must succeed, counted as one test
+run_check() {
+	local name=$1
+	shift
+	if "$@" >"$log/$name.out" 2>&1; then
+		echo "PASS $name"
+		passed=$((passed + 1))
+	else
+		tail -60 "$log/$name.out"
+		echo "FAIL $name"
+		failed=$((failed + 1))
+	fi
+}
+
+# precision and recall per finding type on the labelled corpus (tests/corpus)
+run_check corpus_self_test python3 tests/corpus/eval.py --self-test
+run_check corpus_generated_files_match python3 tests/corpus/gen.py --check
+run_check corpus_precision_recall python3 tests/corpus/eval.py
+cat "$log/corpus_precision_recall.out" | sed -n '1,40p'
+
+# libFuzzer targets (HTTP/1.1, HTTP/2, gzip, JSON), a short run of each
+run_check fuzz_short_run make --no-print-directory fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+grep -E '^fuzz |Done|stat::' "$log/fuzz_short_run.out" | head -20
+
 # integration tests print their own "N passed, N failed" last
 python3 tests/integration/run.py "$@" 2>&1 | tee "$log/integration.out"
 line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log/integration.out" | tail -1)

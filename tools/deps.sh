@@ -6,8 +6,11 @@ set -euo pipefail
 pkgs=(
 	# build
 	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev pkg-config
+	libvectorscan-dev libnghttp2-dev libjansson-dev libssl-dev
 	# tests
-	libcmocka-dev curl openssl ca-certificates python3 iproute2 procps psmisc
+	libcmocka-dev curl openssl ca-certificates python3 iproute2 procps psmisc dnsmasq-base
+	# benchmarks: the classifier's reference run
+	ripgrep
 )
 # node and npm: keep whatever provides them (Debian's or another repository's
 # nodejs, which bundles npm); install Debian's only when absent.
