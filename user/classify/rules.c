@@ -894,30 +894,6 @@ static void on_lists_doc(struct lw_ydoc *y, yaml_node_t *root, void *ud)
 	on_doc(y, root, ud, true);
 }
 
-static char *join(const char *dir, const char *name)
-{
-	struct lw_buf b = { 0 };
-	size_t n = strlen(dir);
-
-	lw_buf_printf(&b, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", name);
-	return b.p;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static bool yaml_name(const char *name)
-{
-	size_t n = strlen(name);
-
-	/* dot files are editor locks and backups, never rules */
-	if (name[0] == '.')
-		return false;
-	return (n > 5 && !strcmp(name + n - 5, ".yaml")) || (n > 4 && !strcmp(name + n - 4, ".yml"));
-}
-
 /* The forms the classifier compiles a user pattern into: with start of match
  * tracking unless it has a fixed width, anchored for `assign` rules. */
 static void check_rule_forms(struct rload *ld, const struct lw_rule *r)
@@ -949,27 +925,11 @@ static void check_rule_forms(struct rload *ld, const struct lw_rule *r)
  * fine (a policy directory need not have rules or lists). */
 static void load_dir(struct rload *ld, const char *dir, bool lists)
 {
-	char **names = NULL;
-	size_t n = 0;
-	struct dirent *e;
-	DIR *dh = opendir(dir);
+	size_t n;
+	char **names = lw_ydoc_list_dir(dir, NULL, true, &n, ld->d);
 
-	if (!dh) {
-		if (errno != ENOENT)
-			lw_diag_add(ld->d, dir, 0, "cannot open directory: %s", strerror(errno));
-		return;
-	}
-	while ((e = readdir(dh))) {
-		if (!yaml_name(e->d_name))
-			continue;
-		names = lw_xrealloc(names, (n + 1) * sizeof(*names));
-		names[n++] = lw_xstrdup(e->d_name);
-	}
-	closedir(dh);
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++) {
-		char *path = join(dir, names[i]);
+		char *path = lw_path_join(dir, names[i]);
 		size_t first = ld->d->n;
 
 		lw_ydoc_each_file(path, ld->d, lists ? on_lists_doc : on_rules_doc, ld);
@@ -1001,11 +961,11 @@ int lw_rules_load(struct lw_ruleset *rs, const char *dir, struct lw_diag *d)
 		} else if (!S_ISDIR(st.st_mode)) {
 			lw_diag_add(d, dir, 0, "not a directory");
 		} else {
-			char *sub = join(dir, "rules");
+			char *sub = lw_path_join(dir, "rules");
 
 			load_dir(&ld, sub, false);
 			free(sub);
-			sub = join(dir, "lists");
+			sub = lw_path_join(dir, "lists");
 			load_dir(&ld, sub, true);
 			free(sub);
 		}

@@ -109,8 +109,18 @@ static void start(struct lw_request_decoder *d, enum lw_http_kind kind)
 		d->h2 = lw_http2_new(&d->lim->http, on_http_request, d, &d->st->http);
 }
 
-/* Feeds the running parser; a protocol error ends HTTP/2 for good and makes
- * HTTP/1.x wait for the next message that starts a request. */
+/* The stream broke (a protocol error, or bytes lost to capture): HTTP/2 is
+ * over for good, HTTP/1.x waits for the next write that starts a request. */
+static void broken(struct lw_request_decoder *d)
+{
+	d->st->desynced++;
+	drop_parsers(d);
+	if (d->kind == LW_HTTP_2)
+		d->dead = true;
+	else
+		d->resync = true;
+}
+
 static void feed_parser(struct lw_request_decoder *d, const void *p, size_t n)
 {
 	int rc = 0;
@@ -119,14 +129,8 @@ static void feed_parser(struct lw_request_decoder *d, const void *p, size_t n)
 		rc = lw_http1_feed(d->h1, p, n);
 	else if (d->h2)
 		rc = lw_http2_feed(d->h2, p, n);
-	if (rc < 0) {
-		d->st->desynced++;
-		drop_parsers(d);
-		if (d->kind == LW_HTTP_2)
-			d->dead = true;
-		else
-			d->resync = true;
-	}
+	if (rc < 0)
+		broken(d);
 }
 
 /* After a hole, a write that starts a request must hold a whole request
@@ -196,14 +200,8 @@ void lw_request_decoder_feed(struct lw_request_decoder *d, const void *p, size_t
 	}
 	feed_parser(d, p, n);
 out:
-	if (lost && !d->dead) {
-		d->st->desynced++;
-		drop_parsers(d);
-		if (d->kind == LW_HTTP_2)
-			d->dead = true;
-		else
-			d->resync = true;
-	}
+	if (lost && !d->dead)
+		broken(d);
 }
 
 void lw_request_decoder_finish(struct lw_request_decoder *d)

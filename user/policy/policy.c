@@ -441,55 +441,9 @@ static void on_doc(struct lw_ydoc *y, yaml_node_t *root, void *ud)
 
 /* ---- directory ---------------------------------------------------------- */
 
-static char *join(const char *dir, const char *name)
+static bool is_catalog(const char *name)
 {
-	struct lw_buf b = { 0 };
-	size_t n = strlen(dir);
-
-	lw_buf_printf(&b, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", name);
-	return b.p;
-}
-
-static bool policy_file_name(const char *name)
-{
-	size_t n = strlen(name);
-
-	/* dot files are editor locks and backups (".#x.yaml"), never policies */
-	if (name[0] == '.' || !strcmp(name, LW_CATALOG_FILE))
-		return false;
-	return has_suffix(name, n, ".yaml") || has_suffix(name, n, ".yml");
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Names of the policy files of dir, sorted bytewise so the order does not
- * depend on the locale. */
-static char **list_policy_files(const char *dir, size_t *count, struct lw_diag *d)
-{
-	char **names = NULL;
-	size_t n = 0;
-	struct dirent *e;
-	DIR *dh = opendir(dir);
-
-	*count = 0;
-	if (!dh) {
-		lw_diag_add(d, dir, 0, "cannot open directory: %s", strerror(errno));
-		return NULL;
-	}
-	while ((e = readdir(dh))) {
-		if (!policy_file_name(e->d_name))
-			continue;
-		names = lw_xrealloc(names, (n + 1) * sizeof(*names));
-		names[n++] = lw_xstrdup(e->d_name);
-	}
-	closedir(dh);
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_str);
-	*count = n;
-	return names;
+	return !strcmp(name, LW_CATALOG_FILE);
 }
 
 int lw_policy_load(struct lw_policy_set *set, const char *dir, struct lw_diag *d)
@@ -517,16 +471,16 @@ int lw_policy_load(struct lw_policy_set *set, const char *dir, struct lw_diag *d
 		lw_diag_add(d, dir, 0, "not a directory");
 		return (int)(d->n - before);
 	}
-	path = join(dir, LW_CATALOG_FILE);
+	path = lw_path_join(dir, LW_CATALOG_FILE);
 	pl.catalog_ok = lw_catalog_load(&set->cat, path, d) == 0;
 	free(path);
 	set->policies[0].allow_mask = lw_catalog_all_mask(&set->cat);
 
-	files = list_policy_files(dir, &nfiles, d);
+	files = lw_ydoc_list_dir(dir, is_catalog, false, &nfiles, d);
 	for (size_t i = 0; i < nfiles; i++) {
 		size_t first_err = d->n;
 
-		path = join(dir, files[i]);
+		path = lw_path_join(dir, files[i]);
 		lw_ydoc_each_file(path, d, on_doc, &pl);
 		lw_diag_sort_lines(d, first_err);
 		free(path);

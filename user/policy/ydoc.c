@@ -1,5 +1,6 @@
 #include "ydoc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -255,4 +256,54 @@ int lw_ydoc_bool(struct lw_ydoc *y, yaml_node_t *n, const char *key)
 	}
 	lw_ydoc_err(y, n, "%s: expected true or false", key);
 	return -1;
+}
+
+char *lw_path_join(const char *dir, const char *name)
+{
+	struct lw_buf b = { 0 };
+	size_t n = strlen(dir);
+
+	lw_buf_printf(&b, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", name);
+	return b.p;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool yaml_file_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (name[0] == '.')
+		return false;
+	return (n > 5 && !strcmp(name + n - 5, ".yaml")) || (n > 4 && !strcmp(name + n - 4, ".yml"));
+}
+
+char **lw_ydoc_list_dir(const char *dir, bool (*skip)(const char *name), bool missing_ok,
+			size_t *count, struct lw_diag *d)
+{
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *e;
+	DIR *dh = opendir(dir);
+
+	*count = 0;
+	if (!dh) {
+		if (!missing_ok || errno != ENOENT)
+			lw_diag_add(d, dir, 0, "cannot open directory: %s", strerror(errno));
+		return NULL;
+	}
+	while ((e = readdir(dh))) {
+		if (!yaml_file_name(e->d_name) || (skip && skip(e->d_name)))
+			continue;
+		names = lw_xrealloc(names, (n + 1) * sizeof(*names));
+		names[n++] = lw_xstrdup(e->d_name);
+	}
+	closedir(dh);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_name);
+	*count = n;
+	return names;
 }

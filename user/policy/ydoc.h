@@ -37,6 +37,17 @@ int lw_ydoc_each_file(const char *path, struct lw_diag *d,
 int lw_ydoc_each_buffer(const char *name, const void *buf, size_t n, struct lw_diag *d,
 			void (*fn)(struct lw_ydoc *y, yaml_node_t *root, void *ud), void *ud);
 
+/* dir/name, with one '/' between them (malloc'd). */
+char *lw_path_join(const char *dir, const char *name);
+
+/* The YAML files of dir (*.yaml, *.yml; dot files are editor locks and
+ * backups, never configuration), sorted bytewise so the order does not
+ * depend on the locale, minus those skip(name) rejects (skip may be NULL).
+ * A directory that does not exist is an error unless missing_ok. Returns
+ * the names (free each and the array; NULL when none) and sets *count. */
+char **lw_ydoc_list_dir(const char *dir, bool (*skip)(const char *name), bool missing_ok,
+			size_t *count, struct lw_diag *d);
+
 void lw_ydoc_err(struct lw_ydoc *y, const yaml_node_t *n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
