@@ -38,7 +38,7 @@ for _ in 1 2 3; do
 	el=$(awk -v s="$s" -v e="$e" 'BEGIN{print e - s}')
 	if [ -z "$best" ] || awk -v a="$el" -v b="$best" 'BEGIN{exit !(a < b)}'; then best=$el; fi
 done
-echo "ripgrep $(rg --version | head -1 | cut -d' ' -f2), $(wc -l <"$tmp/rg-patterns.txt") patterns" \
+echo "ripgrep $(rg --version 2>/dev/null | sed -n 1p | cut -d' ' -f2), $(wc -l <"$tmp/rg-patterns.txt") patterns" \
 	"($skipped it cannot parse), one thread: $(awk -v n="$size" -v t="$best" 'BEGIN{printf "%.1f", n / t / 1e6}') MB/s"
 awk -v o="$ours" -v n="$size" -v t="$best" 'BEGIN{
 	printf "ratio leakwatch classifier / ripgrep (typical bodies): %.2f\n", o / (n / t / 1e6) }'
