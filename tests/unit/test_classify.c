@@ -54,7 +54,7 @@ static void print_diag(const struct lw_diag *d)
 static struct env *env_new(const char *dir)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	struct lw_diag d = { 0 };
+	struct lw_diag d = {0};
 
 	assert_non_null(e);
 	if (lw_rules_load(&e->rs, dir, &d) != 0)
@@ -140,15 +140,15 @@ static void expand(uint64_t *seed, const char *tpl, struct lw_buf *out)
 		char k;
 		const char *cs;
 	} sets[] = {
-		{ 'A', AN },
-		{ 'W', "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-" },
-		{ 'B', "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/" },
-		{ 'H', "0123456789abcdef" },
-		{ 'D', "0123456789" },
-		{ 'C', "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" },
-		{ 'L', "abcdefghijklmnopqrstuvwxyz0123456789" },
-		{ 'U', "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" },
-		{ 'G', "qpzry9x8gf2tvdw0s3jn54khce6mua7l" },
+		{'A', AN},
+		{'W', "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"},
+		{'B', "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"},
+		{'H', "0123456789abcdef"},
+		{'D', "0123456789"},
+		{'C', "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"},
+		{'L', "abcdefghijklmnopqrstuvwxyz0123456789"},
+		{'U', "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"},
+		{'G', "qpzry9x8gf2tvdw0s3jn54khce6mua7l"},
 	};
 
 	lw_buf_reset(out);
@@ -223,7 +223,7 @@ static void test_credit_card(void **state)
 		"411111111111111", /* visa 16 */
 		"424242424242424", /* visa 16 */
 		"453914880343646", /* visa 16 */
-		"422222222222",    /* visa 13 */
+		"422222222222",	   /* visa 13 */
 		"555555555555444", /* mastercard 51-55 */
 		"222300312200322", /* mastercard 2-series */
 		"272099999999999", /* mastercard 2720 */
@@ -243,7 +243,7 @@ static void test_credit_card(void **state)
 		"378282246310005",  /* amex with 16 digits */
 		"5105105105105100", /* mastercard with 17 */
 		"27210000000000",   /* 2721 is past the mastercard 2-series (15 digits) */
-		"00000000000",      /* too short, zeros */
+		"00000000000",	    /* too short, zeros */
 	};
 	char num[32];
 
@@ -298,8 +298,7 @@ static void test_iban(void **state)
 		"GB82WEST1234569876543",    /* GB is 22 long */
 		"XX89370400440532013000",   /* no such country */
 		"DE89 3704 0044 0532 0130", /* too short */
-		"DE89-3704-0044-0532-0130-00",
-		"",
+		"DE89-3704-0044-0532-0130-00", "",
 	};
 
 	(void)state;
@@ -313,8 +312,8 @@ static void test_iban(void **state)
 
 static void test_us_ssn(void **state)
 {
-	static const char *const good[] = { "536-22-1234", "536 22 1234", "536221234",
-					    "001-01-0001", "899-99-9999", "772-10-4493" };
+	static const char *const good[] = {"536-22-1234", "536 22 1234", "536221234",
+					   "001-01-0001", "899-99-9999", "772-10-4493"};
 	static const char *const bad[] = {
 		"000-12-3456", "666-12-3456", "900-12-3456", "999-99-9999", "536-00-1234",
 		"536-22-0000", "078-05-1120", "219-09-9999", "457-55-5462", "123-45-6789",
@@ -363,13 +362,24 @@ static void test_phone(void **state)
 {
 	static const char *const good[] = {
 		"+1 (415) 555-2671", "+44 20 7946 0958", "+33 1 23 45 67 89", "415-555-2671",
-		"(415) 555-2671",    "415.555.2671",     "+49 30 901820",     "+4915123456789",
-		"030 90182044",      "+81-3-1234-5678",
+		"(415) 555-2671",    "415.555.2671",	 "+49 30 901820",     "+4915123456789",
+		"030 90182044",	     "+81-3-1234-5678",
 	};
 	static const char *const bad[] = {
-		"2024-05-01",      "01/05/2024",     "12.05.2024",   "192.168.100.200", "1.2.3",
-		"10.22.4",         "+1 234",         "555-555-5555", "123-456-7890",    "+0 44 20 7946 0958",
-		"+1 015 555 2671", "415-155-2671",   "(415 555-2671", "41--555-2671",
+		"2024-05-01",
+		"01/05/2024",
+		"12.05.2024",
+		"192.168.100.200",
+		"1.2.3",
+		"10.22.4",
+		"+1 234",
+		"555-555-5555",
+		"123-456-7890",
+		"+0 44 20 7946 0958",
+		"+1 015 555 2671",
+		"415-155-2671",
+		"(415 555-2671",
+		"41--555-2671",
 		"1234567890123456789",
 	};
 	size_t n;
@@ -394,14 +404,25 @@ static void test_phone(void **state)
 static void test_email(void **state)
 {
 	static const char *const good[] = {
-		"maria.garcia@northwind-traders.com", "a@b.co", "x+tag@mail.acme.co.uk",
+		"maria.garcia@northwind-traders.com", "a@b.co",	     "x+tag@mail.acme.co.uk",
 		"first_last%dept@sub.domain.museum",  "o'neil@x.io",
 	};
 	static const char *const bad[] = {
-		"jane@example.com", "ops@mail.example.org", "foo@localhost", "icon@2x.png",
-		"bundle@1.2.js",    "a@b",                  "a..b@c.com",    ".a@c.com",
-		"a.@c.com",         "a@-b.com",             "a@b.c",         "a@b.123",
-		"a@b@c.com",        "x@host.test",          "x@site.invalid",
+		"jane@example.com",
+		"ops@mail.example.org",
+		"foo@localhost",
+		"icon@2x.png",
+		"bundle@1.2.js",
+		"a@b",
+		"a..b@c.com",
+		".a@c.com",
+		"a.@c.com",
+		"a@-b.com",
+		"a@b.c",
+		"a@b.123",
+		"a@b@c.com",
+		"x@host.test",
+		"x@site.invalid",
 	};
 
 	(void)state;
@@ -425,10 +446,14 @@ static void test_url_password(void **state)
 		"https://deploy:gh7Tq2mLx@git.acme-corp.io/repo.git",
 	};
 	static const char *const bad[] = {
-		"postgres://user:password@localhost/db",  "mysql://root:${DB_PASS}@db:3306/app",
-		"redis://user:<password>@cache:6379",     "amqp://guest:guest@rabbit:5672",
-		"https://u:xxxxxxxx@host.io",             "postgres://app:s3cr3t@db.example.com/x",
-		"postgres://app:%PASS%@db/x",             "https://user:pw@host",
+		"postgres://user:password@localhost/db",
+		"mysql://root:${DB_PASS}@db:3306/app",
+		"redis://user:<password>@cache:6379",
+		"amqp://guest:guest@rabbit:5672",
+		"https://u:xxxxxxxx@host.io",
+		"postgres://app:s3cr3t@db.example.com/x",
+		"postgres://app:%PASS%@db/x",
+		"https://user:pw@host",
 		"postgres://app@db.internal/x",
 	};
 
@@ -445,12 +470,12 @@ static void test_entropy_placeholders(void **state)
 {
 	static const char *const placeholders[] = {
 		"AKIAIOSFODNN7EXAMPLE", "your-api-key-here", "xxxxxxxxxxxxxxxx", "XXXX-XXXX",
-		"1234567890abcdef",     "abcdefghijklmnop",  "<token>",          "${API_KEY}",
-		"{{ secrets.key }}",    "REDACTED",          "sk-...",           "********",
+		"1234567890abcdef",	"abcdefghijklmnop",  "<token>",		 "${API_KEY}",
+		"{{ secrets.key }}",	"REDACTED",	     "sk-...",		 "********",
 		"aaaaaaaaaaaaaaaaaaab", "replace_me_please", "dummy-secret-1",
 	};
 	uint64_t seed = 42;
-	struct lw_buf b = { 0 };
+	struct lw_buf b = {0};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(placeholders) / sizeof(placeholders[0]); i++)
@@ -473,17 +498,19 @@ static void test_entropy_placeholders(void **state)
 
 static void test_private_key_validator(void **state)
 {
-	static const char body[] = "-----BEGIN RSA PRIVATE KEY-----\n"
-				   "MIIEpAIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB\n"
-				   "aFDrBz9vFqU4yFGHEDWvpL4vExbtmQR9eXoEFd3ZlQ==\n"
-				   "-----END RSA PRIVATE KEY-----\nafter";
+	static const char body[] =
+		"-----BEGIN RSA PRIVATE KEY-----\n"
+		"MIIEpAIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB\n"
+		"aFDrBz9vFqU4yFGHEDWvpL4vExbtmQR9eXoEFd3ZlQ==\n"
+		"-----END RSA PRIVATE KEY-----\nafter";
 	static const char escaped[] = "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAA"
 				      "SCBKcwggSjAgEAAoIBAQC7\\n-----END PRIVATE KEY-----";
 	static const char header[] = "-----BEGIN OPENSSH PRIVATE KEY-----\n...\n"
 				     "-----END OPENSSH PRIVATE KEY-----";
-	static const char encrypted[] = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"
-					"DEK-Info: AES-128-CBC,3F17F5316E2BAC89\n\n"
-					"Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5d2FsZG9maXp6\n";
+	static const char encrypted[] =
+		"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"
+		"DEK-Info: AES-128-CBC,3F17F5316E2BAC89\n\n"
+		"Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5d2FsZG9maXp6\n";
 	size_t e;
 
 	(void)state;
@@ -502,7 +529,7 @@ static void test_private_key_validator(void **state)
 
 static void test_normalize_digest(void **state)
 {
-	struct lw_buf b = { 0 };
+	struct lw_buf b = {0};
 	uint8_t d1[32], d2[32], hx[32];
 
 	(void)state;
@@ -519,18 +546,22 @@ static void test_normalize_digest(void **state)
 	assert_string_equal(b.p, "As Is");
 	/* the digest of the normalised value: sha256("vip.demo@leakwatch.invalid") */
 	assert_true(lw_list_digest(LW_NORM_EMAIL, "VIP.Demo@LeakWatch.invalid", 26, d1));
-	assert_true(lw_hex32("2522189745beeb64b986be337e9f4ac1a2ecc38061dc40b4514e9bb61bcb11f2", hx));
+	assert_true(
+		lw_hex32("2522189745beeb64b986be337e9f4ac1a2ecc38061dc40b4514e9bb61bcb11f2", hx));
 	assert_memory_equal(d1, hx, 32);
 	assert_true(lw_list_digest(LW_NORM_NONE, "vip.demo@leakwatch.invalid", 26, d2));
 	assert_memory_equal(d1, d2, 32);
-	assert_false(lw_hex32("2522189745beeb64b986be337e9f4ac1a2ecc38061dc40b4514e9bb61bcb11f", hx));
-	assert_false(lw_hex32("z522189745beeb64b986be337e9f4ac1a2ecc38061dc40b4514e9bb61bcb11f2", hx));
+	assert_false(
+		lw_hex32("2522189745beeb64b986be337e9f4ac1a2ecc38061dc40b4514e9bb61bcb11f", hx));
+	assert_false(
+		lw_hex32("z522189745beeb64b986be337e9f4ac1a2ecc38061dc40b4514e9bb61bcb11f2", hx));
 	lw_buf_free(&b);
 }
 
 static void test_tokens(void **state)
 {
-	static const char t[] = "mail <Bob.Smith+x@mail.acme.io>. then 4929-1234-0099 and word Zanzibar7!";
+	static const char t[] =
+		"mail <Bob.Smith+x@mail.acme.io>. then 4929-1234-0099 and word Zanzibar7!";
 	size_t s, e, at = (size_t)(strchr(t, '@') - t), d = (size_t)(strstr(t, "4929") - t),
 		     w = (size_t)(strstr(t, "Zanz") - t);
 
@@ -566,8 +597,8 @@ static void collect_run(void *ud, size_t s, size_t e, unsigned nd)
 
 static void test_digit_runs(void **state)
 {
-	static const char *const alphabets[] = { "0123456789 -./()ab\n", "0123456789 x",
-						 "1 2-3..45((6))7/8a9", "ab c1 d" };
+	static const char *const alphabets[] = {"0123456789 -./()ab\n", "0123456789 x",
+						"1 2-3..45((6))7/8a9", "ab c1 d"};
 	static struct runs a, b;
 	char buf[700];
 	uint64_t seed = 7;
@@ -600,10 +631,10 @@ static void test_digit_runs(void **state)
 
 static void test_mask(void **state)
 {
-	const struct lw_strv pre = { .v = (char *[]){ "sk-proj-", "sk-" }, .n = 2 };
+	const struct lw_strv pre = {.v = (char *[]){"sk-proj-", "sk-"}, .n = 2};
 	char out[LW_MASK_MAX];
 	uint64_t seed = 3;
-	struct lw_buf b = { 0 };
+	struct lw_buf b = {0};
 
 	(void)state;
 	lw_mask(LW_MASK_CARD, "4111 1111 1111 1234", 19, NULL, out);
@@ -626,7 +657,7 @@ static void test_mask(void **state)
 	assert_string_equal(out, "****");
 	/* secrets: the longest public prefix and at most a quarter (and 4) of the rest */
 	for (size_t len = 1; len <= 200; len++) {
-		const char *tpl[] = { "sk-proj-", "sk-", "" };
+		const char *tpl[] = {"sk-proj-", "sk-", ""};
 		char t[16];
 
 		snprintf(t, sizeof(t), "{W%zu}", len);
@@ -636,12 +667,13 @@ static void test_mask(void **state)
 
 			expand(&seed, t, &b);
 			{
-				struct lw_buf v = { 0 };
+				struct lw_buf v = {0};
 
 				lw_buf_printf(&v, "%s%s", tpl[p], b.p);
 				lw_mask(LW_MASK_SECRET, v.p, v.len, &pre, out);
 				assert_true(strlen(out) < LW_MASK_MAX);
-				assert_memory_equal(out, tpl[p], strlen(tpl[p]) < v.len ? strlen(tpl[p]) : 0);
+				assert_memory_equal(out, tpl[p],
+						    strlen(tpl[p]) < v.len ? strlen(tpl[p]) : 0);
 				tail = strstr(out + strlen(tpl[p]), "****");
 				assert_non_null(tail);
 				shown = strlen(tail + 4);
@@ -654,8 +686,8 @@ static void test_mask(void **state)
 		}
 	}
 	/* never bytes outside printable ASCII */
-	lw_mask(LW_MASK_SECRET, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 16,
-		NULL, out);
+	lw_mask(LW_MASK_SECRET, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+		16, NULL, out);
 	for (const char *p = out; *p; p++)
 		assert_true(*p >= 0x20 && *p < 0x7f);
 	lw_buf_free(&b);
@@ -679,10 +711,20 @@ static void test_builtin_pack(void **state)
 {
 	struct env *e = *state;
 	static const char *const canonical[] = {
-		"email",          "phone",          "credit_card",    "iban",
-		"us_ssn",         "aws_access_key", "github_token",   "openai_api_key",
-		"anthropic_api_key", "stripe_secret_key", "slack_token", "google_api_key",
-		"private_key",    "jwt",
+		"email",
+		"phone",
+		"credit_card",
+		"iban",
+		"us_ssn",
+		"aws_access_key",
+		"github_token",
+		"openai_api_key",
+		"anthropic_api_key",
+		"stripe_secret_key",
+		"slack_token",
+		"google_api_key",
+		"private_key",
+		"jwt",
 	};
 	const char *types[256];
 	size_t ntypes = 0, blocking = 0;
@@ -714,7 +756,7 @@ static void test_builtin_pack(void **state)
 	/* the embedded pack is the file in the repository */
 	{
 		FILE *f = fopen("policies/rules/builtin.yaml", "rb");
-		struct lw_buf b = { 0 };
+		struct lw_buf b = {0};
 		char tmp[4096];
 		size_t k;
 
@@ -726,6 +768,27 @@ static void test_builtin_pack(void **state)
 		assert_memory_equal(b.p, lw_rules_builtin_yaml, b.len);
 		assert_int_equal(lw_rules_builtin_yaml[b.len], 0);
 		lw_buf_free(&b);
+	}
+	/* docs/rules.md lists every built-in rule */
+	{
+		FILE *f = fopen("docs/rules.md", "rb");
+		struct lw_buf doc = {0}, id = {0};
+		char tmp[4096];
+		size_t k;
+
+		assert_non_null(f);
+		while ((k = fread(tmp, 1, sizeof(tmp), f)) > 0)
+			lw_buf_put(&doc, tmp, k);
+		fclose(f);
+		lw_buf_putc(&doc, 0);
+		for (size_t i = 0; i < e->rs.n; i++) {
+			lw_buf_reset(&id);
+			lw_buf_printf(&id, "| `%s` |", e->rs.rules[i].id);
+			if (!strstr(doc.p, id.p))
+				fail_msg("docs/rules.md does not list %s", e->rs.rules[i].id);
+		}
+		lw_buf_free(&doc);
+		lw_buf_free(&id);
 	}
 	assert_string_equal(lw_severity_str(LW_SEV_CRITICAL), "critical");
 	assert_string_equal(lw_action_str(LW_ACT_OFF), "off");
@@ -739,96 +802,102 @@ struct positive {
 /* Realistic positives of every built-in type, in the formats the services
  * publish. Random parts are generated (see expand()). */
 static const struct positive positives[] = {
-	{ "email", "Please reply to [[maria.garcia@northwind-traders.com]] today." },
-	{ "phone", "Call me on [[+44 20 7946 0958]] after 5." },
-	{ "phone", "His cell is [[(415) 555-2671]]." },
-	{ "phone", "Telefon: [[030 90182044]]" },
-	{ "credit_card", "card [[CARD]] exp 12/27" },
-	{ "iban", "Wire it to [[GB02 WEST 1234 5698 7659 99]], ref 19." },
-	{ "iban", "IBAN: [[DE84370400440532019977]]" },
-	{ "us_ssn", "applicant SSN [[536-22-1234]] on file" },
-	{ "us_ssn", "social security number: [[536221235]]" },
-	{ "aws_access_key", "key id [[AKIA{U16}]] for prod" },
-	{ "aws_secret_key", "aws_secret_access_key = [[{B40}]]" },
-	{ "github_token", "export GH_TOKEN=[[ghp_{A36}]]" },
-	{ "github_token", "token: [[github_pat_{A22}_{A59}]]" },
-	{ "gitlab_token", "CI uses [[glpat-{W20}]] now" },
-	{ "gitlab_token", "runner [[GR1348941{W20}]]" },
-	{ "openai_api_key", "OPENAI_API_KEY=[[sk-proj-{W74}T3BlbkFJ{W74}]]" },
-	{ "openai_api_key", "key [[sk-{A48}]] is old" },
-	{ "anthropic_api_key", "client = Anthropic(api_key=\"[[sk-ant-api03-{W93}AA]]\")" },
-	{ "stripe_secret_key", "stripe.api_key = '[[sk_live_{A24}]]'" },
-	{ "stripe_webhook_secret", "STRIPE_WEBHOOK_SECRET=[[whsec_{A32}]]" },
-	{ "slack_token", "bot [[xoxb-{D11}-{D12}-{A24}]]" },
-	{ "slack_webhook", "post to [[https://hooks.slack.com/services/T{C8}/B{C10}/{A24}]] ok" },
-	{ "google_api_key", "gemini key [[AIza{W35}]]" },
-	{ "google_oauth_secret", "client secret [[GOCSPX-{W28}]]" },
-	{ "google_oauth_token", "Authorization header had [[ya29.{W120}]]" },
-	{ "gcp_service_account", "{\"type\": \"service_account\", [[\"private_key_id\": \"{H40}\"]]}" },
-	{ "private_key", "[[-----BEGIN PRIVATE KEY-----\n{B64}\n{B64}\n{B20}==\n-----END PRIVATE KEY-----]]" },
-	{ "private_key", "[[-----BEGIN OPENSSH PRIVATE KEY-----\n{B70}\n-----END OPENSSH PRIVATE KEY-----]]" },
-	{ "private_key", "[[-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n{B64}\n{B64}\n=ab12\n-----END PGP PRIVATE KEY BLOCK-----]]" },
-	{ "jwt", "cookie session=[[JWT]]; path=/" },
-	{ "age_secret_key", "identity [[AGE-SECRET-KEY-1{G58}]]" },
-	{ "azure_storage_key", "DefaultEndpointsProtocol=https;AccountName=acmeprod;[[AccountKey={B86}==]];EndpointSuffix=core.windows.net" },
-	{ "azure_ad_client_secret", "client_secret for the app: [[{L3}8Q~{W34}]]" },
-	{ "azure_openai_api_key", "AZURE_OPENAI_API_KEY=[[{H32}]]" },
-	{ "digitalocean_token", "doctl auth init -t [[dop_v1_{H64}]]" },
-	{ "heroku_api_key", "HEROKU key [[HRKU-AA{W58}]]" },
-	{ "heroku_api_key", "HEROKU_API_KEY=[[{H8}-{H4}-{H4}-{H4}-{H12}]]" },
-	{ "huggingface_token", "HF_TOKEN=[[hf_{A34}]]" },
-	{ "groq_api_key", "groq: [[gsk_{A52}]]" },
-	{ "xai_api_key", "XAI_API_KEY=[[xai-{A80}]]" },
-	{ "perplexity_api_key", "pplx key [[pplx-{A48}]]" },
-	{ "replicate_api_token", "REPLICATE_API_TOKEN=[[r8_{A37}]]" },
-	{ "openrouter_api_key", "openrouter [[sk-or-v1-{H64}]]" },
-	{ "deepseek_api_key", "deepseek [[sk-{H32}]]" },
-	{ "cohere_api_key", "COHERE_API_KEY=[[{A40}]]" },
-	{ "mistral_api_key", "MISTRAL_API_KEY: [[{A32}]]" },
-	{ "npm_token", "//registry.npmjs.org/:_authToken=[[npm_{A36}]]" },
-	{ "pypi_token", "password = [[pypi-AgEIcHlwaS5vcmc{W80}]]" },
-	{ "dockerhub_token", "docker login -p [[dckr_pat_{W27}]]" },
-	{ "databricks_token", "DATABRICKS_TOKEN=[[dapi{H32}]]" },
-	{ "atlassian_api_token", "jira [[ATATT3{W186}]]" },
-	{ "linear_api_key", "LINEAR_API_KEY=[[lin_api_{A40}]]" },
-	{ "notion_token", "NOTION_TOKEN=[[ntn_{D11}{A35}]]" },
-	{ "postman_api_key", "postman [[PMAK-{H24}-{H34}]]" },
-	{ "terraform_token", "token = \"[[{A14}.atlasv1.{W64}]]\"" },
-	{ "vault_token", "VAULT_TOKEN=[[hvs.{W100}]]" },
-	{ "doppler_token", "DOPPLER_TOKEN=[[dp.pt.{A43}]]" },
-	{ "pulumi_token", "PULUMI_ACCESS_TOKEN=[[pul-{H40}]]" },
-	{ "onepassword_token", "OP_SERVICE_ACCOUNT_TOKEN=[[ops_eyJ{B260}]]" },
-	{ "square_token", "square [[sq0atp-{W22}]]" },
-	{ "braintree_token", "bt [[access_token$production${L16}${H32}]]" },
-	{ "shopify_token", "X-Shopify-Access-Token: [[shpat_{H32}]]" },
-	{ "discord_webhook", "hook [[https://discord.com/api/webhooks/{D18}/{W68}]]" },
-	{ "discord_bot_token", "discord bot token: [[MT{W24}.{W6}.{W32}]]" },
-	{ "telegram_bot_token", "bot [[{D9}:AA{W33}]]" },
-	{ "twilio_api_key", "twilio key [[SK{H32}]]" },
-	{ "twilio_auth_token", "TWILIO_AUTH_TOKEN=[[{H32}]]" },
-	{ "sendgrid_api_key", "SENDGRID_API_KEY=[[SG.{W22}.{W43}]]" },
-	{ "mailgun_api_key", "mailgun api key: [[key-{H32}]]" },
-	{ "mailchimp_api_key", "mailchimp [[{H32}-us14]]" },
-	{ "datadog_api_key", "DD_API_KEY=[[{H32}]]" },
-	{ "newrelic_api_key", "NEW_RELIC_API_KEY=[[NRAK-{C27}]]" },
-	{ "sentry_token", "SENTRY_AUTH_TOKEN=[[sntryu_{H64}]]" },
-	{ "sentry_dsn", "dsn=[[https://{H32}@o123456.ingest.us.sentry.io/4507123]]" },
-	{ "okta_api_token", "OKTA_API_TOKEN=[[00{W40}]]" },
-	{ "hubspot_token", "hubspot [[pat-na1-{H8}-{H4}-{H4}-{H4}-{H12}]]" },
-	{ "dropbox_token", "dropbox [[sl.{W140}]]" },
-	{ "grafana_token", "GRAFANA_TOKEN=[[glsa_{A32}_{H8}]]" },
-	{ "planetscale_token", "pscale [[pscale_tkn_{W43}]]" },
-	{ "connection_string", "DATABASE_URL=[[postgres://app_user:{A16}@db.internal.acme.net]]:5432/orders" },
-	{ "url_credentials", "git clone [[https://deploy:{A16}@git.acme-corp.io]]/repo.git" },
-	{ "generic_secret", "\"client_secret\": \"[[{A20}]]\"" },
-	{ "bearer_token", "curl -H 'Authorization: Bearer [[{W40}]]'" },
+	{"email", "Please reply to [[maria.garcia@northwind-traders.com]] today."},
+	{"phone", "Call me on [[+44 20 7946 0958]] after 5."},
+	{"phone", "His cell is [[(415) 555-2671]]."},
+	{"phone", "Telefon: [[030 90182044]]"},
+	{"credit_card", "card [[CARD]] exp 12/27"},
+	{"iban", "Wire it to [[GB02 WEST 1234 5698 7659 99]], ref 19."},
+	{"iban", "IBAN: [[DE84370400440532019977]]"},
+	{"us_ssn", "applicant SSN [[536-22-1234]] on file"},
+	{"us_ssn", "social security number: [[536221235]]"},
+	{"aws_access_key", "key id [[AKIA{U16}]] for prod"},
+	{"aws_secret_key", "aws_secret_access_key = [[{B40}]]"},
+	{"github_token", "export GH_TOKEN=[[ghp_{A36}]]"},
+	{"github_token", "token: [[github_pat_{A22}_{A59}]]"},
+	{"gitlab_token", "CI uses [[glpat-{W20}]] now"},
+	{"gitlab_token", "runner [[GR1348941{W20}]]"},
+	{"openai_api_key", "OPENAI_API_KEY=[[sk-proj-{W74}T3BlbkFJ{W74}]]"},
+	{"openai_api_key", "key [[sk-{A48}]] is old"},
+	{"anthropic_api_key", "client = Anthropic(api_key=\"[[sk-ant-api03-{W93}AA]]\")"},
+	{"stripe_secret_key", "stripe.api_key = '[[sk_live_{A24}]]'"},
+	{"stripe_webhook_secret", "STRIPE_WEBHOOK_SECRET=[[whsec_{A32}]]"},
+	{"slack_token", "bot [[xoxb-{D11}-{D12}-{A24}]]"},
+	{"slack_webhook", "post to [[https://hooks.slack.com/services/T{C8}/B{C10}/{A24}]] ok"},
+	{"google_api_key", "gemini key [[AIza{W35}]]"},
+	{"google_oauth_secret", "client secret [[GOCSPX-{W28}]]"},
+	{"google_oauth_token", "Authorization header had [[ya29.{W120}]]"},
+	{"gcp_service_account",
+	 "{\"type\": \"service_account\", [[\"private_key_id\": \"{H40}\"]]}"},
+	{"private_key",
+	 "[[-----BEGIN PRIVATE KEY-----\n{B64}\n{B64}\n{B20}==\n-----END PRIVATE KEY-----]]"},
+	{"private_key",
+	 "[[-----BEGIN OPENSSH PRIVATE KEY-----\n{B70}\n-----END OPENSSH PRIVATE KEY-----]]"},
+	{"private_key", "[[-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n{B64}\n{B64}\n=ab12\n-----END "
+			"PGP PRIVATE KEY BLOCK-----]]"},
+	{"jwt", "cookie session=[[JWT]]; path=/"},
+	{"age_secret_key", "identity [[AGE-SECRET-KEY-1{G58}]]"},
+	{"azure_storage_key", "DefaultEndpointsProtocol=https;AccountName=acmeprod;[[AccountKey={"
+			      "B86}==]];EndpointSuffix=core.windows.net"},
+	{"azure_ad_client_secret", "client_secret for the app: [[{L3}8Q~{W34}]]"},
+	{"azure_openai_api_key", "AZURE_OPENAI_API_KEY=[[{H32}]]"},
+	{"digitalocean_token", "doctl auth init -t [[dop_v1_{H64}]]"},
+	{"heroku_api_key", "HEROKU key [[HRKU-AA{W58}]]"},
+	{"heroku_api_key", "HEROKU_API_KEY=[[{H8}-{H4}-{H4}-{H4}-{H12}]]"},
+	{"huggingface_token", "HF_TOKEN=[[hf_{A34}]]"},
+	{"groq_api_key", "groq: [[gsk_{A52}]]"},
+	{"xai_api_key", "XAI_API_KEY=[[xai-{A80}]]"},
+	{"perplexity_api_key", "pplx key [[pplx-{A48}]]"},
+	{"replicate_api_token", "REPLICATE_API_TOKEN=[[r8_{A37}]]"},
+	{"openrouter_api_key", "openrouter [[sk-or-v1-{H64}]]"},
+	{"deepseek_api_key", "deepseek [[sk-{H32}]]"},
+	{"cohere_api_key", "COHERE_API_KEY=[[{A40}]]"},
+	{"mistral_api_key", "MISTRAL_API_KEY: [[{A32}]]"},
+	{"npm_token", "//registry.npmjs.org/:_authToken=[[npm_{A36}]]"},
+	{"pypi_token", "password = [[pypi-AgEIcHlwaS5vcmc{W80}]]"},
+	{"dockerhub_token", "docker login -p [[dckr_pat_{W27}]]"},
+	{"databricks_token", "DATABRICKS_TOKEN=[[dapi{H32}]]"},
+	{"atlassian_api_token", "jira [[ATATT3{W186}]]"},
+	{"linear_api_key", "LINEAR_API_KEY=[[lin_api_{A40}]]"},
+	{"notion_token", "NOTION_TOKEN=[[ntn_{D11}{A35}]]"},
+	{"postman_api_key", "postman [[PMAK-{H24}-{H34}]]"},
+	{"terraform_token", "token = \"[[{A14}.atlasv1.{W64}]]\""},
+	{"vault_token", "VAULT_TOKEN=[[hvs.{W100}]]"},
+	{"doppler_token", "DOPPLER_TOKEN=[[dp.pt.{A43}]]"},
+	{"pulumi_token", "PULUMI_ACCESS_TOKEN=[[pul-{H40}]]"},
+	{"onepassword_token", "OP_SERVICE_ACCOUNT_TOKEN=[[ops_eyJ{B260}]]"},
+	{"square_token", "square [[sq0atp-{W22}]]"},
+	{"braintree_token", "bt [[access_token$production${L16}${H32}]]"},
+	{"shopify_token", "X-Shopify-Access-Token: [[shpat_{H32}]]"},
+	{"discord_webhook", "hook [[https://discord.com/api/webhooks/{D18}/{W68}]]"},
+	{"discord_bot_token", "discord bot token: [[MT{W24}.{W6}.{W32}]]"},
+	{"telegram_bot_token", "bot [[{D9}:AA{W33}]]"},
+	{"twilio_api_key", "twilio key [[SK{H32}]]"},
+	{"twilio_auth_token", "TWILIO_AUTH_TOKEN=[[{H32}]]"},
+	{"sendgrid_api_key", "SENDGRID_API_KEY=[[SG.{W22}.{W43}]]"},
+	{"mailgun_api_key", "mailgun api key: [[key-{H32}]]"},
+	{"mailchimp_api_key", "mailchimp [[{H32}-us14]]"},
+	{"datadog_api_key", "DD_API_KEY=[[{H32}]]"},
+	{"newrelic_api_key", "NEW_RELIC_API_KEY=[[NRAK-{C27}]]"},
+	{"sentry_token", "SENTRY_AUTH_TOKEN=[[sntryu_{H64}]]"},
+	{"sentry_dsn", "dsn=[[https://{H32}@o123456.ingest.us.sentry.io/4507123]]"},
+	{"okta_api_token", "OKTA_API_TOKEN=[[00{W40}]]"},
+	{"hubspot_token", "hubspot [[pat-na1-{H8}-{H4}-{H4}-{H4}-{H12}]]"},
+	{"dropbox_token", "dropbox [[sl.{W140}]]"},
+	{"grafana_token", "GRAFANA_TOKEN=[[glsa_{A32}_{H8}]]"},
+	{"planetscale_token", "pscale [[pscale_tkn_{W43}]]"},
+	{"connection_string",
+	 "DATABASE_URL=[[postgres://app_user:{A16}@db.internal.acme.net]]:5432/orders"},
+	{"url_credentials", "git clone [[https://deploy:{A16}@git.acme-corp.io]]/repo.git"},
+	{"generic_secret", "\"client_secret\": \"[[{A20}]]\""},
+	{"bearer_token", "curl -H 'Authorization: Bearer [[{W40}]]'"},
 };
 
 /* Builds the text of a positive; *vs, *ve: where its value is. */
 static void build_positive(uint64_t *seed, const char *tpl, struct lw_buf *text, size_t *vs,
 			   size_t *ve)
 {
-	struct lw_buf raw = { 0 };
+	struct lw_buf raw = {0};
 	char card[24];
 	char *card_at, *jwt_at;
 
@@ -844,7 +913,7 @@ static void build_positive(uint64_t *seed, const char *tpl, struct lw_buf *text,
 			*ve = text->len;
 			i++;
 		} else if (raw.p + i == card_at) {
-			struct lw_buf body = { 0 };
+			struct lw_buf body = {0};
 
 			expand(seed, "45391488{D7}", &body);
 			luhn_number(body.p, false, card);
@@ -853,7 +922,7 @@ static void build_positive(uint64_t *seed, const char *tpl, struct lw_buf *text,
 			lw_buf_free(&body);
 			i += 3;
 		} else if (raw.p + i == jwt_at) {
-			struct lw_buf sig = { 0 };
+			struct lw_buf sig = {0};
 
 			expand(seed, "{W43}", &sig);
 			/* {"alg":"HS256","typ":"JWT"} . {"sub":"1234567890","name":"Test"} */
@@ -874,7 +943,7 @@ static void test_builtin_positives(void **state)
 {
 	struct env *e = *state;
 	uint64_t seed = 2024;
-	struct lw_buf text = { 0 };
+	struct lw_buf text = {0};
 	size_t nonwhole = 0;
 
 	for (size_t i = 0; i < sizeof(positives) / sizeof(positives[0]); i++) {
@@ -901,8 +970,8 @@ static void test_builtin_positives(void **state)
 			}
 			value = strndup(text.p + vs, ve - vs);
 			/* the sample never shows the value's random part */
-			if (strcmp(p->type, "private_key") != 0 && sample_leaks(f->sample, value, 0) &&
-			    strncmp(value, f->sample, 5) != 0)
+			if (strcmp(p->type, "private_key") != 0 &&
+			    sample_leaks(f->sample, value, 0) && strncmp(value, f->sample, 5) != 0)
 				fail_msg("%s sample '%s' shows too much of %s", p->type, f->sample,
 					 value);
 			assert_true(strlen(f->sample) < LW_SAMPLE_MAX);
@@ -917,7 +986,7 @@ static void test_sample_never_leaks(void **state)
 {
 	struct env *e = *state;
 	uint64_t seed = 99;
-	struct lw_buf text = { 0 };
+	struct lw_buf text = {0};
 
 	/* for every positive: no five consecutive bytes of the value's part
 	 * after its public prefix are in the sample beyond the allowed tail */
@@ -952,7 +1021,8 @@ static void test_sample_never_leaks(void **state)
 			assert_true(tail * 4 <= strlen(value) - plen);
 		} else if (r->mask == LW_MASK_URI) {
 			/* the scheme is shown, nothing after it */
-			assert_false(sample_leaks(f->sample, value, (size_t)(strstr(value, "://") - value)));
+			assert_false(sample_leaks(f->sample, value,
+						  (size_t)(strstr(value, "://") - value)));
 		} else if (r->mask != LW_MASK_PEM) {
 			if (sample_leaks(f->sample, value, 0))
 				fail_msg("%s: sample %s shows part of %s", r->id, f->sample, value);
@@ -965,13 +1035,13 @@ static void test_sample_never_leaks(void **state)
 static void test_hard_negatives(void **state)
 {
 	struct env *e = *state;
-	struct lw_buf text = { 0 };
+	struct lw_buf text = {0};
 	uint64_t seed = 5;
 	char num[32];
 
 	/* order and tracking numbers shaped like cards but failing Luhn */
 	for (int i = 0; i < 40; i++) {
-		struct lw_buf body = { 0 };
+		struct lw_buf body = {0};
 
 		expand(&seed, i % 2 ? "4{D14}" : "5{D14}", &body);
 		luhn_number(body.p, true, num);
@@ -979,42 +1049,45 @@ static void test_hard_negatives(void **state)
 			      num + 4, num + 8, num + 12);
 		lw_buf_free(&body);
 	}
-	lw_buf_puts(&text,
-		    "request id 123e4567-e89b-12d3-a456-426614174000 and "
-		    "550E8400-E29B-41D4-A716-446655440000\n"
-		    "commit 3f786850e387550fdab836ed7e6dc881de23001b merged\n"
-		    "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
-		    "md5 d41d8cd98f00b204e9800998ecf8427e and the sha512 prefix "
-		    "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce\n"
-		    "ts 1714567890123, epoch 1714567890, at 2024-05-01T12:30:00Z, 01/05/2024, "
-		    "12.05.2024, 2024-05-01 12:30:00.123456\n"
-		    "version 10.2.3, 1.22.4-beta, build 2024.05.01.1234, IP 192.168.100.200, "
-		    "10.0.0.12 and 2001:db8::ff00:42:8329\n"
-		    "price $1,299.99, EUR 45.50, 1.234.567,89, qty 12 x 3\n"
-		    "placeholders: sk-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx, YOUR_API_KEY, "
-		    "AKIAIOSFODNN7EXAMPLE, sk-ant-...redacted, "
-		    "sk-proj-XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX, "
-		    "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx, xoxb-your-token-here, "
-		    "sk_live_xxxxxxxxxxxxxxxxxxxxxxxx, AIzaSyXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\n"
-		    "config: api_key = \"your-api-key-here\", password: \"********\", "
-		    "password=changeme123, secret: ${SECRET}, token: <token>, apiKey: process.env.KEY, "
-		    "password_hash: sha256, passwords are hashed\n"
-		    "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
-		    "IBAN DE89 3704 0044 0532 0130 01 (typo) and GB82WEST12345698765433\n"
-		    "SSNs 000-12-3456, 666-12-3456, 912-34-5678, 536-00-1234, 078-05-1120, "
-		    "123-45-6789\n"
-		    "emails jane@example.com, ops@mail.example.org, logo@2x.png, user@localhost\n"
-		    "product ABC-1234567-X, ISBN 978-3-16-148410-0, part 12-3456-7890-12\n"
-		    "blob aGVsbG8gd29ybGQgdGhpcyBpcyBhIGJhc2U2NCBibG9iIG9mIHNvbWUgbGVuZ3RoIDEyMzQ1Njc4OTA=\n"
-		    "token eyJub3RqdWxzb24.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlc2lnbmF0dXJl\n"
-		    "db postgres://user:password@localhost:5432/db, mysql://root:${DB_PASS}@db:3306/app, "
-		    "redis://:<password>@cache:6379, amqp://guest:guest@rabbit:5672/\n"
-		    "Authorization: Bearer YOUR_TOKEN_HERE, Bearer <token>\n"
-		    "phone: 2024-05-01, call v1.2.3.4, mobile app 3.14.159, tel 12\n"
-		    "ssn field is empty; social security number: 000-00-0000\n"
-		    "hex 0x7fffffffffffffff, 0xdeadbeefcafebabe, -----BEGIN PUBLIC KEY-----\n"
-		    "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----\n"
-		    "keys look like sk-proj-<your key> or ghp_<36 chars>\n");
+	lw_buf_puts(
+		&text,
+		"request id 123e4567-e89b-12d3-a456-426614174000 and "
+		"550E8400-E29B-41D4-A716-446655440000\n"
+		"commit 3f786850e387550fdab836ed7e6dc881de23001b merged\n"
+		"sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
+		"md5 d41d8cd98f00b204e9800998ecf8427e and the sha512 prefix "
+		"cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce\n"
+		"ts 1714567890123, epoch 1714567890, at 2024-05-01T12:30:00Z, 01/05/2024, "
+		"12.05.2024, 2024-05-01 12:30:00.123456\n"
+		"version 10.2.3, 1.22.4-beta, build 2024.05.01.1234, IP 192.168.100.200, "
+		"10.0.0.12 and 2001:db8::ff00:42:8329\n"
+		"price $1,299.99, EUR 45.50, 1.234.567,89, qty 12 x 3\n"
+		"placeholders: sk-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx, YOUR_API_KEY, "
+		"AKIAIOSFODNN7EXAMPLE, sk-ant-...redacted, "
+		"sk-proj-XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX, "
+		"ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx, xoxb-your-token-here, "
+		"sk_live_xxxxxxxxxxxxxxxxxxxxxxxx, AIzaSyXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\n"
+		"config: api_key = \"your-api-key-here\", password: \"********\", "
+		"password=changeme123, secret: ${SECRET}, token: <token>, apiKey: process.env.KEY, "
+		"password_hash: sha256, passwords are hashed\n"
+		"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+		"IBAN DE89 3704 0044 0532 0130 01 (typo) and GB82WEST12345698765433\n"
+		"SSNs 000-12-3456, 666-12-3456, 912-34-5678, 536-00-1234, 078-05-1120, "
+		"123-45-6789\n"
+		"emails jane@example.com, ops@mail.example.org, logo@2x.png, user@localhost\n"
+		"product ABC-1234567-X, ISBN 978-3-16-148410-0, part 12-3456-7890-12\n"
+		"blob "
+		"aGVsbG8gd29ybGQgdGhpcyBpcyBhIGJhc2U2NCBibG9iIG9mIHNvbWUgbGVuZ3RoIDEyMzQ1Njc4OTA=\n"
+		"token eyJub3RqdWxzb24.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlc2lnbmF0dXJl\n"
+		"db postgres://user:password@localhost:5432/db, "
+		"mysql://root:${DB_PASS}@db:3306/app, "
+		"redis://:<password>@cache:6379, amqp://guest:guest@rabbit:5672/\n"
+		"Authorization: Bearer YOUR_TOKEN_HERE, Bearer <token>\n"
+		"phone: 2024-05-01, call v1.2.3.4, mobile app 3.14.159, tel 12\n"
+		"ssn field is empty; social security number: 000-00-0000\n"
+		"hex 0x7fffffffffffffff, 0xdeadbeefcafebabe, -----BEGIN PUBLIC KEY-----\n"
+		"-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----\n"
+		"keys look like sk-proj-<your key> or ghp_<36 chars>\n");
 	run(e, text.p);
 	if (e->f.n) {
 		dump_findings(e, "negative");
@@ -1026,7 +1099,7 @@ static void test_hard_negatives(void **state)
 static void test_boundaries_and_overlaps(void **state)
 {
 	struct env *e = *state;
-	struct lw_buf t = { 0 }, v = { 0 };
+	struct lw_buf t = {0}, v = {0};
 	uint64_t seed = 11;
 
 	/* a key glued into a longer token is not that key */
@@ -1094,10 +1167,9 @@ static void test_merging(void **state)
 
 static void test_fingerprints(void **state)
 {
-	struct env *e = env_new(NULL);
+	struct env *e = *state;
 	uint8_t fp1[32], fp2[32];
 
-	(void)state;
 	run(e, "mail Bob.Stone@Fabrikam-Mail.com");
 	assert_false(e->f.v[0].has_fp); /* no key, no fingerprint */
 	lw_classifier_set_key(e->c, "key-one", 7);
@@ -1116,20 +1188,24 @@ static void test_fingerprints(void **state)
 	lw_classifier_set_key(e->c, NULL, 0);
 	run(e, "mail Bob.Stone@Fabrikam-Mail.com");
 	assert_false(e->f.v[0].has_fp);
-	env_free(e);
 }
 
 /* ---- overrides, custom rules, lists --------------------------------------------------- */
 
+static int setup_override(void **state)
+{
+	*state = env_new(FIX "override");
+	return 0;
+}
+
 static void test_overrides_and_custom(void **state)
 {
-	struct env *e = env_new(FIX "override");
+	struct env *e = *state;
 	const struct lw_finding *f;
-	struct lw_buf v = { 0 };
+	struct lw_buf v = {0};
 	uint64_t seed = 77;
 	size_t nb = 0;
 
-	(void)state;
 	for (size_t i = 0; i < e->rs.n; i++)
 		nb += e->rs.rules[i].builtin;
 	assert_true(nb >= 80);
@@ -1189,15 +1265,13 @@ static void test_overrides_and_custom(void **state)
 	assert_int_equal(f->count, 2);
 	assert_int_equal(f->first_len, strlen("INV-2024-000123-B"));
 	lw_buf_free(&v);
-	env_free(e);
 }
 
 static void test_lists(void **state)
 {
-	struct env *e = env_new(FIX "override");
+	struct env *e = *state;
 	const struct lw_finding *f;
 
-	(void)state;
 	assert_int_equal(e->rs.nlists, 8);
 	/* the list files hold no raw values for digest lists */
 	run(e, "leak LW-TEST-CANARY-0001 now; xLW-TEST-CANARY-0001 and LW-TEST-CANARY-00012 "
@@ -1227,7 +1301,6 @@ static void test_lists(void **state)
 	assert_int_equal(type_count(e, "secret_word"), 1);
 	run(e, "never-reported-value");
 	assert_int_equal(e->f.n, 0);
-	env_free(e);
 }
 
 static void test_repo_policies(void **state)
@@ -1266,23 +1339,29 @@ static void test_repo_policies(void **state)
 static void test_loader_errors(void **state)
 {
 	static const char *const expect[] = {
-		FIX "errors/rules/10-bad.yaml:4: pattern: invalid pattern: Missing close parenthesis",
+		FIX
+		"errors/rules/10-bad.yaml:4: pattern: invalid pattern: Missing close parenthesis",
 		FIX "errors/rules/10-bad.yaml:7: rule: unknown key 'colour'",
-		FIX "errors/rules/10-bad.yaml:10: min_entropy: expected a number from 0 to 8, got 'high'",
-		FIX "errors/rules/10-bad.yaml:11: priority: expected a whole number from 0 to 100, got '500'",
+		FIX "errors/rules/10-bad.yaml:10: min_entropy: expected a number from 0 to 8, got "
+		    "'high'",
+		FIX "errors/rules/10-bad.yaml:11: priority: expected a whole number from 0 to 100, "
+		    "got '500'",
 		FIX "errors/rules/10-bad.yaml:12: placeholders: expected true or false",
 		FIX "errors/rules/10-bad.yaml:15: validate: unknown validator 'astrology'",
 		FIX "errors/rules/10-bad.yaml:16: rule 'no_pattern': missing 'pattern'",
 		FIX "errors/rules/10-bad.yaml:18: id: 'Bad_Id!' must be",
-		FIX "errors/rules/10-bad.yaml:21: pattern: invalid pattern: can match the empty string",
-		FIX "errors/rules/10-bad.yaml:22: rule 'lengths': min_length 20 is larger than max_length 10",
+		FIX
+		"errors/rules/10-bad.yaml:21: pattern: invalid pattern: can match the empty string",
+		FIX "errors/rules/10-bad.yaml:22: rule 'lengths': min_length 20 is larger than "
+		    "max_length 10",
 		FIX "errors/rules/10-bad.yaml:28: severity: unknown value 'extreme'",
 		FIX "errors/rules/10-bad.yaml:29: action: unknown value 'ignore'",
 		FIX "errors/rules/10-bad.yaml:30: mask: unknown value 'partial'",
 		FIX "errors/rules/10-bad.yaml:34: context: 'words' is required",
 		FIX "errors/rules/10-bad.yaml:36: pattern: Pattern is too large",
 		FIX "errors/rules/10-bad.yaml:39: trigger: unknown built-in trigger '@letters'",
-		FIX "errors/rules/10-bad.yaml:40: rule 'min_digits_alone': min_digits and margin only apply",
+		FIX "errors/rules/10-bad.yaml:40: rule 'min_digits_alone': min_digits and margin "
+		    "only apply",
 		FIX "errors/rules/10-bad.yaml:45: allow_regex: invalid pattern",
 		FIX "errors/rules/20-dup.yaml:4: id: duplicate id 'dup_rule' (first defined at " FIX
 		    "errors/rules/20-dup.yaml:2)",
@@ -1291,20 +1370,24 @@ static void test_loader_errors(void **state)
 		FIX "errors/rules/30-syntax.yaml:6: YAML syntax error",
 		FIX "errors/rules/40-shape.yaml:1: rules: expected a list",
 		FIX "errors/rules/40-shape.yaml:3: rule file: unknown key 'lists'",
-		FIX "errors/lists/10-lists.yaml:2: list 'both': give exactly one of 'values' and 'sha256'",
+		FIX "errors/lists/10-lists.yaml:2: list 'both': give exactly one of 'values' and "
+		    "'sha256'",
 		FIX "errors/lists/10-lists.yaml:9: sha256: entry 2 is not 64 hex digits",
 		FIX "errors/lists/10-lists.yaml:10: sha256: entry 3 is not 64 hex digits",
-		FIX "errors/lists/10-lists.yaml:12: list 'digest_without_token': sha256 lists need 'token'",
+		FIX "errors/lists/10-lists.yaml:12: list 'digest_without_token': sha256 lists need "
+		    "'token'",
 		FIX "errors/lists/10-lists.yaml:14: values: entry 1: 3 bytes",
-		FIX "errors/lists/10-lists.yaml:15: id: duplicate id 'dup_rule' (first defined at " FIX
-		    "errors/rules/20-dup.yaml:2)",
+		FIX
+		"errors/lists/10-lists.yaml:15: id: duplicate id 'dup_rule' (first defined at " FIX
+		"errors/rules/20-dup.yaml:2)",
 		FIX "errors/lists/10-lists.yaml:17: id: 'jwt' is the id of a built-in rule",
-		FIX "errors/lists/10-lists.yaml:21: list 'bad_norm': normalize lower does not go with "
-		    "token digits",
+		FIX
+		"errors/lists/10-lists.yaml:21: list 'bad_norm': normalize lower does not go with "
+		"token digits",
 		FIX "errors/lists/10-lists.yaml:25: values: entry 1 is not an email address",
 	};
-	struct lw_ruleset rs = { 0 };
-	struct lw_diag d = { 0 };
+	struct lw_ruleset rs = {0};
+	struct lw_diag d = {0};
 	int n;
 
 	(void)state;
@@ -1347,7 +1430,7 @@ struct tmpdir {
 
 static void tmp_write(struct tmpdir *t, const char *name, const char *text)
 {
-	struct lw_buf p = { 0 };
+	struct lw_buf p = {0};
 	FILE *f;
 
 	lw_buf_printf(&p, "%s/%s", t->path, name);
@@ -1361,9 +1444,9 @@ static void tmp_write(struct tmpdir *t, const char *name, const char *text)
 static void test_loader_edge_cases(void **state)
 {
 	struct tmpdir t;
-	struct lw_ruleset rs = { 0 };
-	struct lw_diag d = { 0 };
-	struct lw_buf p = { 0 };
+	struct lw_ruleset rs = {0};
+	struct lw_diag d = {0};
+	struct lw_buf p = {0};
 	int n;
 
 	(void)state;
@@ -1399,7 +1482,7 @@ static void test_loader_edge_cases(void **state)
 	{
 		struct lw_classifier *c = lw_classifier_new(&rs, &d);
 		struct lw_classify_ctx *x = lw_classify_ctx_new(c);
-		struct lw_findings f = { 0 };
+		struct lw_findings f = {0};
 
 		assert_int_equal(lw_classify(x, "say hello-123456", 16, &f), 1);
 		assert_string_equal(f.v[0].type, "shout");
@@ -1411,9 +1494,9 @@ static void test_loader_edge_cases(void **state)
 	lw_diag_free(&d);
 	/* cleanup */
 	{
-		static const char *const names[] = { "rules/00-empty.yaml", "rules/.#01-lock.yaml",
-						     "rules/02-notes.txt", "rules/03-null.yml",
-						     "rules/05-case.yaml" };
+		static const char *const names[] = {"rules/00-empty.yaml", "rules/.#01-lock.yaml",
+						    "rules/02-notes.txt", "rules/03-null.yml",
+						    "rules/05-case.yaml"};
 
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			lw_buf_reset(&p);
@@ -1430,14 +1513,20 @@ static void test_loader_edge_cases(void **state)
 
 static void test_classifier_edge_cases(void **state)
 {
-	struct lw_rule bad = { .id = "bad", .type = "bad", .pattern = "abc(", .file = "x.yaml",
-			       .line = 3, .pfile = "x.yaml", .pline = 4, .min_count = 1 };
-	struct lw_ruleset rs = { .rules = &bad, .n = 1 };
-	struct lw_ruleset none = { 0 };
-	struct lw_diag d = { 0 };
+	struct lw_rule bad = {.id = "bad",
+			      .type = "bad",
+			      .pattern = "abc(",
+			      .file = "x.yaml",
+			      .line = 3,
+			      .pfile = "x.yaml",
+			      .pline = 4,
+			      .min_count = 1};
+	struct lw_ruleset rs = {.rules = &bad, .n = 1};
+	struct lw_ruleset none = {0};
+	struct lw_diag d = {0};
 	struct lw_classifier *c;
 	struct lw_classify_ctx *x;
-	struct lw_findings f = { 0 };
+	struct lw_findings f = {0};
 
 	(void)state;
 	/* a pattern that did not go through the loader: FILE:LINE of the rule */
@@ -1472,8 +1561,8 @@ static void test_ydoc_buffer(void **state)
 {
 	static const char good[] = "a: 1\n---\nb: 2\n---\n";
 	static const char bad[] = "a: 1\n---\nb: [1,\n  2\nc: 3\n";
-	struct ydoc_count k = { 0 };
-	struct lw_diag d = { 0 };
+	struct ydoc_count k = {0};
+	struct lw_diag d = {0};
 
 	(void)state;
 	assert_int_equal(lw_ydoc_each_buffer("mem", good, strlen(good), &d, count_doc, &k), 0);
@@ -1504,7 +1593,7 @@ static void test_large_input(void **state)
 		"The quarterly review covered shipping delays, refund handling and the new "
 		"support macros. Ticket 48213 was closed at 2024-05-01T12:30:00Z after the "
 		"customer confirmed delivery of order 5512 (3 items, $129.50). ";
-	struct lw_buf t = { 0 };
+	struct lw_buf t = {0};
 	size_t emails = 0, cards = 0;
 	char num[32];
 	uint64_t seed = 8;
@@ -1516,7 +1605,7 @@ static void test_large_input(void **state)
 			      emails % 7);
 		emails++;
 		if (emails % 50 == 0) {
-			struct lw_buf body = { 0 };
+			struct lw_buf body = {0};
 
 			expand(&seed, "4539{D11}", &body);
 			luhn_number(body.p, false, num);
@@ -1538,7 +1627,7 @@ static void test_large_input(void **state)
 static void test_hostile_inputs(void **state)
 {
 	struct env *e = *state;
-	struct lw_buf t = { 0 };
+	struct lw_buf t = {0};
 	double t0;
 	int n;
 
@@ -1608,7 +1697,7 @@ static void *classify_thread(void *p)
 {
 	struct thread_arg *a = p;
 	struct lw_classify_ctx *x = lw_classify_ctx_new(a->c);
-	struct lw_findings f = { 0 };
+	struct lw_findings f = {0};
 
 	for (int i = 0; i < 50; i++) {
 		if (lw_classify(x, a->text, strlen(a->text), &f) < 0)
@@ -1625,7 +1714,7 @@ static void test_threads_and_stats(void **state)
 	struct env *e = *state;
 	static const char text[] = "mail bob.stone@fabrikam-mail.com, card 4539 1488 0343 6467, "
 				   "order 1234567812345678, key AKIAIOSFODNN7EXAMPLE";
-	struct thread_arg a = { e->c, text, 0 }, b = { e->c, text, 0 };
+	struct thread_arg a = {e->c, text, 0}, b = {e->c, text, 0};
 	pthread_t ta, tb;
 	struct lw_classify_stats st;
 
@@ -1637,7 +1726,7 @@ static void test_threads_and_stats(void **state)
 	assert_int_equal(b.count, 100);
 	{
 		struct lw_classify_ctx *x = lw_classify_ctx_new(e->c);
-		struct lw_findings f = { 0 };
+		struct lw_findings f = {0};
 
 		assert_int_equal(lw_classify(x, text, strlen(text), &f), 2);
 		st = lw_classify_ctx_stats(x);
@@ -1659,12 +1748,12 @@ static void test_threads_and_stats(void **state)
 static void json_body(struct lw_buf *b, uint64_t *seed)
 {
 	static const char *const words[] = {
-		"the",      "customer", "order",   "shipment", "invoice", "refund",  "account",
-		"payment",  "deliver",  "support", "ticket",   "please",  "thanks",  "model",
-		"function", "return",   "value",   "error",    "request", "server",  "cache",
-		"config",   "deploy",   "and",     "of",       "to",      "in",      "with",
+		"the",	    "customer", "order",   "shipment", "invoice", "refund", "account",
+		"payment",  "deliver",	"support", "ticket",   "please",  "thanks", "model",
+		"function", "return",	"value",   "error",    "request", "server", "cache",
+		"config",   "deploy",	"and",	   "of",       "to",	  "in",	    "with",
 	};
-	struct lw_buf v = { 0 };
+	struct lw_buf v = {0};
 
 	lw_buf_puts(b, "{\"model\": \"gpt-4o\", \"messages\": [{\"role\": \"system\", \"content\": "
 		       "\"You are a helpful assistant for ACME support.\"}");
@@ -1699,8 +1788,10 @@ static void json_body(struct lw_buf *b, uint64_t *seed)
 			lw_buf_puts(b, v.p);
 		}
 		if (splitmix(seed) % 5 == 0)
-			lw_buf_puts(b, "def handler(event):\\n    items = [x for x in event['Records']]\\n"
-				       "    return {'statusCode': 200, 'count': len(items)}\\n");
+			lw_buf_puts(
+				b,
+				"def handler(event):\\n    items = [x for x in event['Records']]\\n"
+				"    return {'statusCode': 200, 'count': len(items)}\\n");
 		if (splitmix(seed) % 10 == 0) {
 			expand(seed, "log: {B300} ", &v);
 			lw_buf_puts(b, v.p);
@@ -1714,7 +1805,7 @@ static void json_body(struct lw_buf *b, uint64_t *seed)
 static void test_throughput(void **state)
 {
 	struct env *e = *state;
-	struct lw_buf body = { 0 };
+	struct lw_buf body = {0};
 	uint64_t seed = 1;
 	double best = 1e9;
 	const int iters = 200;
@@ -1757,7 +1848,8 @@ int main(void)
 		cmocka_unit_test(test_loader_errors),
 		cmocka_unit_test(test_loader_edge_cases),
 		cmocka_unit_test(test_classifier_edge_cases),
-		cmocka_unit_test(test_fingerprints),
+	};
+	const struct CMUnitTest override[] = {
 		cmocka_unit_test(test_overrides_and_custom),
 		cmocka_unit_test(test_lists),
 	};
@@ -1768,6 +1860,7 @@ int main(void)
 		cmocka_unit_test(test_hard_negatives),
 		cmocka_unit_test(test_boundaries_and_overlaps),
 		cmocka_unit_test(test_merging),
+		cmocka_unit_test(test_fingerprints),
 		cmocka_unit_test(test_repo_policies),
 		cmocka_unit_test(test_large_input),
 		cmocka_unit_test(test_hostile_inputs),
@@ -1776,6 +1869,8 @@ int main(void)
 	};
 	int rc = cmocka_run_group_tests_name("classify", pure, NULL, NULL);
 
+	rc |= cmocka_run_group_tests_name("classify-override", override, setup_override,
+					  teardown_env);
 	return rc | cmocka_run_group_tests_name("classify-builtin", builtin, setup_builtin,
 						teardown_env);
 }

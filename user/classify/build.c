@@ -58,7 +58,7 @@ static void exprs_free(struct exprs *e)
 
 static char *words_regex(const struct lw_strv *w)
 {
-	struct lw_buf b = { 0 };
+	struct lw_buf b = {0};
 
 	lw_buf_puts(&b, "(?:");
 	for (size_t i = 0; i < w->n; i++) {
@@ -76,8 +76,7 @@ static unsigned rule_flags(const struct lw_rule *r)
 }
 
 static hs_database_t *compile_multi(char *const *pats, const unsigned *flags, size_t n,
-				    const char *file, int line, const char *what,
-				    struct lw_diag *d)
+				    const char *file, int line, const char *what, struct lw_diag *d)
 {
 	hs_database_t *db = NULL;
 	hs_compile_error_t *ce = NULL;
@@ -157,9 +156,9 @@ static bool setup_rule(struct lw_classifier *c, uint32_t i, struct exprs *e, str
 	}
 	cr->active = true;
 	cr->min_len = r->min_length ? r->min_length : info.min_width;
-	cr->max_len = r->max_length ? r->max_length :
-		      info.max_width == LW_HS_UNBOUNDED ? LW_ENGINE_DEFAULT_MAX :
-							  info.max_width;
+	cr->max_len = r->max_length			  ? r->max_length
+		      : info.max_width == LW_HS_UNBOUNDED ? LW_ENGINE_DEFAULT_MAX
+							  : info.max_width;
 	if (r->allow_regex.n) {
 		unsigned *fl = lw_xcalloc(r->allow_regex.n, sizeof(*fl));
 
@@ -175,19 +174,19 @@ static bool setup_rule(struct lw_classifier *c, uint32_t i, struct exprs *e, str
 		struct lw_expr ex;
 
 		if (r->context_assign) {
-			struct lw_buf b = { 0 };
+			struct lw_buf b = {0};
 
 			lw_buf_printf(&b, "^(?:%s)", r->pattern);
-			cr->anchored = compile_multi(&b.p, &flags, 1, r->pfile, r->pline,
-						     "pattern", d);
+			cr->anchored =
+				compile_multi(&b.p, &flags, 1, r->pfile, r->pline, "pattern", d);
 			lw_buf_free(&b);
 			if (!cr->anchored)
 				return false;
-			ex = (struct lw_expr){ .kind = LW_EX_ASSIGN, .ref = i };
+			ex = (struct lw_expr){.kind = LW_EX_ASSIGN, .ref = i};
 		} else {
 			uint32_t g = own_group(c, i, 1, r->context_window + cr->max_len + 1);
 
-			ex = (struct lw_expr){ .kind = LW_EX_WINDOW, .ref = g };
+			ex = (struct lw_expr){.kind = LW_EX_WINDOW, .ref = g};
 		}
 		push_expr(e, words_regex(&r->context), HS_FLAG_CASELESS, ex, r->file, r->line,
 			  "context.words");
@@ -212,20 +211,20 @@ static bool setup_rule(struct lw_classifier *c, uint32_t i, struct exprs *e, str
 
 		if (created)
 			push_expr(e, lw_xstrdup(r->trigger), 0,
-				  (struct lw_expr){ .kind = LW_EX_WINDOW, .ref = g }, r->file,
+				  (struct lw_expr){.kind = LW_EX_WINDOW, .ref = g}, r->file,
 				  r->line, "trigger");
 		return true;
 	}
 	if (info.min_width == info.max_width && info.max_width != LW_HS_UNBOUNDED) {
 		push_expr(e, lw_xstrdup(r->pattern), flags,
-			  (struct lw_expr){ .kind = LW_EX_DIRECT, .ref = i, .width = info.max_width },
+			  (struct lw_expr){.kind = LW_EX_DIRECT, .ref = i, .width = info.max_width},
 			  r->pfile, r->pline, "pattern");
 		return true;
 	}
-	push_expr(e, lw_xstrdup(r->pattern), flags,
-		  (struct lw_expr){ .kind = LW_EX_WINDOW,
-				    .ref = own_group(c, i, cr->max_len + 2, 1) },
-		  r->pfile, r->pline, "pattern");
+	push_expr(
+		e, lw_xstrdup(r->pattern), flags,
+		(struct lw_expr){.kind = LW_EX_WINDOW, .ref = own_group(c, i, cr->max_len + 2, 1)},
+		r->pfile, r->pline, "pattern");
 	return true;
 }
 
@@ -242,12 +241,12 @@ static void setup_list(struct lw_classifier *c, uint32_t j, struct exprs *e)
 		return;
 	}
 	for (size_t k = 0; k < l->nvalues; k++) {
-		struct lw_buf b = { 0 };
+		struct lw_buf b = {0};
 		size_t len = strlen(l->values[k]);
 
 		lw_hs_escape(&b, l->values[k], len);
 		push_expr(e, b.p, flags,
-			  (struct lw_expr){ .kind = LW_EX_LITERAL, .ref = j, .width = (uint32_t)len },
+			  (struct lw_expr){.kind = LW_EX_LITERAL, .ref = j, .width = (uint32_t)len},
 			  l->file, l->line, "values");
 	}
 }
@@ -259,19 +258,47 @@ static bool compile_groups(struct lw_classifier *c, struct lw_diag *d)
 		char **pats = lw_xcalloc(g->nmembers, sizeof(*pats));
 		unsigned *flags = lw_xcalloc(g->nmembers, sizeof(*flags));
 		const struct lw_rule *r0 = &c->rs->rules[g->members[0]];
+		/* a group around its own pattern's hits always has a value in
+		 * its windows: nothing to sort out first */
+		bool pre = g->digits || g->trigger || r0->context_required;
+		size_t varying = 0;
 
+		g->width = lw_xcalloc(g->nmembers, sizeof(*g->width));
 		for (size_t k = 0; k < g->nmembers; k++) {
 			const struct lw_rule *r = &c->rs->rules[g->members[k]];
+			struct lw_hs_info info;
+			char err[256];
 
 			pats[k] = r->pattern;
-			flags[k] = rule_flags(r) | HS_FLAG_SOM_LEFTMOST;
+			flags[k] = rule_flags(r);
+			if (pre && lw_hs_info(r->pattern, flags[k], &info, err, sizeof(err)) &&
+			    info.min_width == info.max_width)
+				g->width[k] = info.max_width;
+			varying += !g->width[k];
 		}
-		g->db = compile_multi(pats, flags, g->nmembers, r0->pfile, r0->pline,
-				      g->nmembers > 1 ? "patterns sharing a trigger" : "pattern", d);
+		if (pre) {
+			g->pre = compile_multi(pats, flags, g->nmembers, r0->pfile, r0->pline,
+					       "pattern", d);
+			if (!g->pre)
+				goto fail;
+		}
+		/* start-of-match tracking only for values whose width varies */
+		if (varying) {
+			for (size_t k = 0; k < g->nmembers; k++)
+				flags[k] |= HS_FLAG_SOM_LEFTMOST;
+			g->db = compile_multi(
+				pats, flags, g->nmembers, r0->pfile, r0->pline,
+				g->nmembers > 1 ? "patterns sharing a trigger" : "pattern", d);
+			if (!g->db)
+				goto fail;
+		}
 		free(pats);
 		free(flags);
-		if (!g->db)
-			return false;
+		continue;
+	fail:
+		free(pats);
+		free(flags);
+		return false;
 	}
 	return true;
 }
@@ -279,7 +306,7 @@ static bool compile_groups(struct lw_classifier *c, struct lw_diag *d)
 struct lw_classifier *lw_classifier_new(const struct lw_ruleset *rs, struct lw_diag *d)
 {
 	struct lw_classifier *c = lw_xcalloc(1, sizeof(*c));
-	struct exprs e = { 0 };
+	struct exprs e = {0};
 	size_t before = d->n;
 	bool ok = true;
 
@@ -296,7 +323,7 @@ struct lw_classifier *lw_classifier_new(const struct lw_ruleset *rs, struct lw_d
 	for (int k = LW_TOKEN_EMAIL; k < LW_TOKEN__N; k++)
 		if (c->token_used[k] && lw_token_trigger((enum lw_token_kind)k))
 			push_expr(&e, lw_xstrdup(lw_token_trigger((enum lw_token_kind)k)), 0,
-				  (struct lw_expr){ .kind = LW_EX_TOKEN, .ref = (uint32_t)k },
+				  (struct lw_expr){.kind = LW_EX_TOKEN, .ref = (uint32_t)k},
 				  "(built in)", 0, "token");
 	ok = ok && compile_groups(c, d);
 	if (ok && e.n) {
@@ -335,6 +362,8 @@ void lw_classifier_free(struct lw_classifier *c)
 	hs_free_database(c->db);
 	for (size_t i = 0; i < c->ngroups; i++) {
 		hs_free_database(c->groups[i].db);
+		hs_free_database(c->groups[i].pre);
+		free(c->groups[i].width);
 		free(c->groups[i].members);
 	}
 	free(c->groups);

@@ -89,12 +89,14 @@ struct lw_classify_ctx {
 	struct fmeta {
 		uint32_t t;
 		bool boosted;
-	} *fm; /* per finding of the scan */
+	} * fm; /* per finding of the scan */
 	size_t capfm;
 	/* confirm scans */
-	struct lw_buf cat;
-	struct seg *segs;
-	size_t nsegs, capsegs;
+	struct lw_buf cat, cat2;
+	struct seg *segs, *segs2;
+	size_t nsegs, capsegs, capsegs2;
+	bool *seghit;
+	size_t capseghit;
 	uint32_t group;
 	size_t anchored_end;
 	struct lw_buf norm;
@@ -115,7 +117,8 @@ struct lw_classify_ctx *lw_classify_ctx_new(const struct lw_classifier *c)
 		goto fail;
 	/* one scratch fits every database of the classifier */
 	for (size_t i = 0; i < c->ngroups; i++)
-		if (hs_alloc_scratch(c->groups[i].db, &x->scratch) != HS_SUCCESS)
+		if ((c->groups[i].db && hs_alloc_scratch(c->groups[i].db, &x->scratch)) ||
+		    (c->groups[i].pre && hs_alloc_scratch(c->groups[i].pre, &x->scratch)))
 			goto fail;
 	for (size_t i = 0; i < c->rs->n; i++) {
 		if (c->cr[i].allow_db && hs_alloc_scratch(c->cr[i].allow_db, &x->scratch))
@@ -149,7 +152,10 @@ void lw_classify_ctx_free(struct lw_classify_ctx *x)
 	free(x->fidx);
 	free(x->fm);
 	free(x->segs);
+	free(x->segs2);
+	free(x->seghit);
 	lw_buf_free(&x->cat);
+	lw_buf_free(&x->cat2);
 	lw_buf_free(&x->norm);
 	free(x);
 }
@@ -167,12 +173,12 @@ void lw_findings_free(struct lw_findings *f)
 
 /* ---- collecting ------------------------------------------------------------------ */
 
-#define GROW(arr, n, cap)                                                        \
-	do {                                                                     \
-		if ((n) == (cap)) {                                              \
-			(cap) = (cap) ? (cap) * 2 : 256;                         \
-			(arr) = lw_xrealloc((arr), (cap) * sizeof(*(arr)));      \
-		}                                                                \
+#define GROW(arr, n, cap)                                                                          \
+	do {                                                                                       \
+		if ((n) == (cap)) {                                                                \
+			(cap) = (cap) ? (cap)*2 : 256;                                             \
+			(arr) = lw_xrealloc((arr), (cap) * sizeof(*(arr)));                        \
+		}                                                                                  \
 	} while (0)
 
 static void add_cand(struct lw_classify_ctx *x, size_t s, size_t e, uint32_t t)
@@ -191,7 +197,7 @@ static void add_cand(struct lw_classify_ctx *x, size_t s, size_t e, uint32_t t)
 		return;
 	}
 	GROW(x->cands, x->ncands, x->capcands);
-	x->cands[x->ncands++] = (struct cand){ s, e, t };
+	x->cands[x->ncands++] = (struct cand){s, e, t};
 }
 
 static void push_win(struct lw_classify_ctx *x, const struct win *w)
@@ -217,7 +223,7 @@ static void add_window(struct lw_classify_ctx *x, uint32_t g, size_t lo, size_t 
 	}
 	if (o->hi)
 		push_win(x, o);
-	*o = (struct win){ lo, hi, g };
+	*o = (struct win){lo, hi, g};
 }
 
 static void window_hit(struct lw_classify_ctx *x, uint32_t g, size_t end)
@@ -237,7 +243,7 @@ static void add_hit(struct lw_classify_ctx *x, uint32_t ex, size_t end)
 		return;
 	}
 	GROW(x->hits, x->nhits, x->caphits);
-	x->hits[x->nhits++] = (struct hit){ end, ex };
+	x->hits[x->nhits++] = (struct hit){end, ex};
 }
 
 static int on_hit(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
@@ -271,34 +277,47 @@ static int on_hit(unsigned id, unsigned long long from, unsigned long long to, u
 
 /* ---- confirming: windows ----------------------------------------------------------- */
 
+static size_t seg_of(const struct lw_classify_ctx *x, unsigned long long off)
+{
+	size_t a = 0, b = x->nsegs;
+
+	while (b - a > 1) { /* the last segment starting at or before off */
+		size_t m = (a + b) / 2;
+
+		if (x->segs[m].at <= off)
+			a = m;
+		else
+			b = m;
+	}
+	return a;
+}
+
+/* Where a match from..to of the joined buffer is in the text; false when it
+ * is not a match of the text: across a join, or touching an edge of a
+ * window that is not an edge of the text (it saw a truncated
+ * neighbourhood: \b, ^, $ decided wrongly). */
+static bool seg_match(const struct lw_classify_ctx *x, unsigned long long from,
+		      unsigned long long to, size_t *s, size_t *e)
+{
+	const struct seg *sg = &x->segs[seg_of(x, from)];
+
+	if (from < sg->at || to > sg->at + sg->len)
+		return false;
+	*s = sg->lo + (size_t)(from - sg->at);
+	*e = sg->lo + (size_t)(to - sg->at);
+	return !((from == sg->at && sg->lo > 0) || (to == sg->at + sg->len && *e < x->n));
+}
+
 static int on_confirm(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
 		      void *ud)
 {
 	struct lw_classify_ctx *x = ud;
 	const struct lw_group *g = &x->c->groups[x->group];
-	size_t a = 0, b = x->nsegs;
-	const struct seg *sg;
 	size_t s0, e0;
 
 	(void)flags;
-	while (b - a > 1) { /* the last segment starting at or before from */
-		size_t m = (a + b) / 2;
-
-		if (x->segs[m].at <= from)
-			a = m;
-		else
-			b = m;
-	}
-	sg = &x->segs[a];
-	if (from < sg->at || to > sg->at + sg->len)
-		return 0; /* across a join: not in the text */
-	s0 = sg->lo + (size_t)(from - sg->at);
-	e0 = sg->lo + (size_t)(to - sg->at);
-	/* a match touching an edge of a window that is not an edge of the
-	 * text saw a truncated neighbourhood (\b, ^, $ decided wrongly) */
-	if ((from == sg->at && sg->lo > 0) || (to == sg->at + sg->len && e0 < x->n))
-		return 0;
-	add_cand(x, s0, e0, g->members[id]);
+	if (seg_match(x, from, to, &s0, &e0) && !(g->width && g->width[id]))
+		add_cand(x, s0, e0, g->members[id]);
 	return 0;
 }
 
@@ -311,34 +330,97 @@ static int cmp_win(const void *a, const void *b)
 	return p->lo < q->lo ? -1 : p->lo > q->lo;
 }
 
-/* Scans wins[from, to) (one group, sorted, disjoint) as one buffer. */
+static int on_prescan(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
+		      void *ud)
+{
+	struct lw_classify_ctx *x = ud;
+	const struct lw_group *g = &x->c->groups[x->group];
+	size_t s0, e0;
+
+	(void)from;
+	(void)flags;
+	if (g->width[id]) {
+		/* a fixed width: the value is known without a second scan */
+		if (to >= g->width[id] && seg_match(x, to - g->width[id], to, &s0, &e0))
+			add_cand(x, s0, e0, g->members[id]);
+		return 0;
+	}
+	x->seghit[seg_of(x, to ? to - 1 : 0)] = true;
+	return 0;
+}
+
+static void add_seg(struct lw_buf *cat, struct seg **segs, size_t *n, size_t *cap, size_t lo,
+		    const char *p, size_t len)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*segs = lw_xrealloc(*segs, *cap * sizeof(**segs));
+	}
+	if (cat->len)
+		lw_buf_putc(cat, '\n');
+	(*segs)[(*n)++] = (struct seg){lo, len, cat->len};
+	lw_buf_put(cat, p, len);
+}
+
+/* Scans wins[from, to) (one group, sorted, disjoint) as one buffer: first
+ * without start-of-match tracking where the group has that, then with it
+ * over the windows that matched. */
 static int confirm_group(struct lw_classify_ctx *x, size_t from, size_t to)
 {
 	const struct lw_group *g = &x->c->groups[x->wins[from].group];
+	size_t k = 0;
 
 	lw_buf_reset(&x->cat);
 	x->nsegs = 0;
 	for (size_t i = from; i < to; i++) {
 		const struct win *w = &x->wins[i];
 
-		if (x->nsegs == x->capsegs) {
-			x->capsegs = x->capsegs ? x->capsegs * 2 : 64;
-			x->segs = lw_xrealloc(x->segs, x->capsegs * sizeof(*x->segs));
-		}
-		if (x->cat.len)
-			lw_buf_putc(&x->cat, '\n');
-		x->segs[x->nsegs++] = (struct seg){ w->lo, w->hi - w->lo, x->cat.len };
-		lw_buf_put(&x->cat, x->text + w->lo, w->hi - w->lo);
+		add_seg(&x->cat, &x->segs, &x->nsegs, &x->capsegs, w->lo, x->text + w->lo,
+			w->hi - w->lo);
 		x->st.windows++;
 		x->st.window_bytes += w->hi - w->lo;
 	}
 	x->group = x->wins[from].group;
 	if (x->cat.len > UINT_MAX)
 		return -1;
+	if (g->pre) {
+		struct seg *t;
+		size_t n2 = 0;
+
+		if (x->capseghit < x->nsegs) {
+			x->capseghit = x->capsegs;
+			x->seghit = lw_xrealloc(x->seghit, x->capseghit * sizeof(*x->seghit));
+		}
+		memset(x->seghit, 0, x->nsegs * sizeof(*x->seghit));
+		if (hs_scan(g->pre, x->cat.p, (unsigned)x->cat.len, 0, x->scratch, on_prescan, x) !=
+		    HS_SUCCESS)
+			return -1;
+		lw_buf_reset(&x->cat2);
+		for (k = 0; k < x->nsegs; k++)
+			if (x->seghit[k])
+				add_seg(&x->cat2, &x->segs2, &n2, &x->capsegs2, x->segs[k].lo,
+					x->text + x->segs[k].lo, x->segs[k].len);
+		if (!n2 || !g->db)
+			return 0;
+		/* the windows with a match become the buffer to confirm */
+		t = x->segs;
+		x->segs = x->segs2;
+		x->segs2 = t;
+		k = x->capsegs;
+		x->capsegs = x->capsegs2;
+		x->capsegs2 = k;
+		x->nsegs = n2;
+		{
+			struct lw_buf b = x->cat;
+
+			x->cat = x->cat2;
+			x->cat2 = b;
+		}
+	}
 	return hs_scan(g->db, x->cat.p, (unsigned)x->cat.len, 0, x->scratch, on_confirm, x) ==
-			       HS_SUCCESS ?
-		       0 :
-		       -1;
+			       HS_SUCCESS
+		       ? 0
+		       : -1;
 }
 
 static int confirm_windows(struct lw_classify_ctx *x)
@@ -426,7 +508,8 @@ static bool assign_start(const char *t, size_t n, size_t k, size_t *vs)
 {
 	size_t i = k, lim = n - k > 64 ? k + 64 : n, tail = 0;
 
-	while (i < lim && tail < 24 && (is_alnum(t[i]) || t[i] == '_' || t[i] == '-' || t[i] == '.')) {
+	while (i < lim && tail < 24 &&
+	       (is_alnum(t[i]) || t[i] == '_' || t[i] == '-' || t[i] == '.')) {
 		i++;
 		tail++;
 	}
@@ -453,8 +536,8 @@ static bool assign_start(const char *t, size_t n, size_t k, size_t *vs)
 	return i < n;
 }
 
-static int on_anchored(unsigned id, unsigned long long from, unsigned long long to,
-		       unsigned flags, void *ud)
+static int on_anchored(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
+		       void *ud)
 {
 	struct lw_classify_ctx *x = ud;
 
@@ -500,7 +583,7 @@ static void confirm_token(struct lw_classify_ctx *x, enum lw_token_kind k, size_
 {
 	const struct lw_classifier *c = x->c;
 	uint8_t dg[LW_NORM__N][32];
-	bool have[LW_NORM__N] = { false };
+	bool have[LW_NORM__N] = {false};
 	size_t s, e;
 
 	if (!lw_token_bounds(k, x->text, x->n, lw_token_pos(k, x->text, x->n, end), &s, &e))
@@ -557,7 +640,7 @@ static void on_run(void *ud, size_t s, size_t e, unsigned nd)
 
 static int confirm_hits(struct lw_classify_ctx *x)
 {
-	size_t last_s[LW_TOKEN__N] = { 0 };
+	size_t last_s[LW_TOKEN__N] = {0};
 
 	for (size_t i = 0; i < x->nhits; i++) {
 		const struct lw_expr *ex = &x->c->ex[x->hits[i].ex];
@@ -657,8 +740,7 @@ static size_t prefix_len(const struct lw_rule *r, const char *v, size_t n)
 	return best;
 }
 
-static enum rej check_rule(struct lw_classify_ctx *x, uint32_t ri, size_t s, size_t *e,
-			   bool *boost)
+static enum rej check_rule(struct lw_classify_ctx *x, uint32_t ri, size_t s, size_t *e, bool *boost)
 {
 	const struct lw_classifier *c = x->c;
 	const struct lw_rule *r = &c->rs->rules[ri];
@@ -702,8 +784,7 @@ static enum rej check_rule(struct lw_classify_ctx *x, uint32_t ri, size_t s, siz
 	if (r->min_entropy > 0 && lw_val_entropy(v + p, len - p) < r->min_entropy)
 		return REJ_ENTROPY;
 	for (int k = 0; k < LW_VAL__N; k++)
-		if ((r->validators >> k & 1) &&
-		    !lw_validate((enum lw_validator)k, t, x->n, s, e))
+		if ((r->validators >> k & 1) && !lw_validate((enum lw_validator)k, t, x->n, s, e))
 			return REJ_VALIDATOR;
 	return REJ_NONE;
 }
@@ -808,8 +889,8 @@ static void validate_cands(struct lw_classify_ctx *x)
 			x->st.duplicates++;
 			continue;
 		}
-		why = cd->t < nrules ? check_rule(x, cd->t, cd->s, &e, &boost) :
-				       check_list(x, (uint32_t)(cd->t - nrules), cd->s, e);
+		why = cd->t < nrules ? check_rule(x, cd->t, cd->s, &e, &boost)
+				     : check_list(x, (uint32_t)(cd->t - nrules), cd->s, e);
 		if (why != REJ_NONE) {
 			count_rej(&x->st, why);
 			continue;
@@ -884,10 +965,10 @@ static void settle_overlaps(struct lw_classify_ctx *x)
 	}
 }
 
-static void fingerprint(const struct lw_classify_ctx *x, enum lw_norm norm, const char *v,
-			size_t n, struct lw_finding *f)
+static void fingerprint(const struct lw_classify_ctx *x, enum lw_norm norm, const char *v, size_t n,
+			struct lw_finding *f)
 {
-	struct lw_buf b = { 0 };
+	struct lw_buf b = {0};
 	unsigned len = 0;
 
 	if (!x->c->keylen)
@@ -969,7 +1050,7 @@ static void make_findings(struct lw_classify_ctx *x, struct lw_findings *out)
 			}
 			fi = (int32_t)out->n++;
 			x->fidx[o->t] = fi;
-			x->fm[fi] = (struct fmeta){ .t = o->t };
+			x->fm[fi] = (struct fmeta){.t = o->t};
 			new_finding(x, o, &out->v[fi]);
 		}
 		f = &out->v[fi];
@@ -1026,7 +1107,8 @@ int lw_classify(struct lw_classify_ctx *x, const void *text, size_t n, struct lw
 	reset_scan(x, text, n);
 	if (c->ndgroups || c->token_used[LW_TOKEN_DIGITS])
 		lw_digit_runs(x->text, n, c->min_run, on_run, x);
-	if ((c->db && hs_scan(c->db, x->text, (unsigned)n, 0, x->scratch, on_hit, x) != HS_SUCCESS) ||
+	if ((c->db &&
+	     hs_scan(c->db, x->text, (unsigned)n, 0, x->scratch, on_hit, x) != HS_SUCCESS) ||
 	    confirm_windows(x) != 0 || confirm_hits(x) != 0) {
 		x->st.engine_errors++;
 		rc = -1;

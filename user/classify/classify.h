@@ -24,12 +24,13 @@ struct lw_finding {
 	const char *type, *rule; /* into the ruleset (valid while the classifier lives) */
 	enum lw_severity severity;
 	enum lw_action action;
-	uint32_t count;               /* validated occurrences in the text */
-	size_t first_off, first_len;  /* of the first occurrence */
-	char sample[LW_SAMPLE_MAX];   /* the first occurrence, MASKED: never enough to recover the value */
-	uint8_t fp[32];               /* HMAC-SHA256(key, normalised value) of the first occurrence */
-	bool has_fp;                  /* when a key is set */
-	bool is_list;                 /* from an exact-value list (rule is the list id) */
+	uint32_t count;		     /* validated occurrences in the text */
+	size_t first_off, first_len; /* of the first occurrence */
+	char sample[LW_SAMPLE_MAX];  /* the first occurrence, MASKED: never enough to recover the
+					value */
+	uint8_t fp[32]; /* HMAC-SHA256(key, normalised value) of the first occurrence */
+	bool has_fp;	/* when a key is set */
+	bool is_list;	/* from an exact-value list (rule is the list id) */
 };
 
 struct lw_findings {
@@ -65,11 +66,11 @@ struct lw_classify_stats {
 	uint64_t candidates; /* possible values the database found */
 	uint64_t validated;  /* occurrences counted in findings */
 	uint64_t rejected;   /* candidates rejected, the sum of: */
-	uint64_t rej_length, rej_boundary, rej_context, rej_allowlist, rej_placeholder,
-		rej_entropy, rej_validator;
-	uint64_t duplicates; /* the same occurrence found again (sliding matches) */
-	uint64_t suppressed; /* overlapped by a higher-priority finding */
-	uint64_t dropped;    /* hits/candidates beyond the per-scan bounds */
+	uint64_t rej_length, rej_boundary, rej_context, rej_allowlist, rej_placeholder, rej_entropy,
+		rej_validator;
+	uint64_t duplicates;		/* the same occurrence found again (sliding matches) */
+	uint64_t suppressed;		/* overlapped by a higher-priority finding */
+	uint64_t dropped;		/* hits/candidates beyond the per-scan bounds */
 	uint64_t windows, window_bytes; /* confirmation scans and what they covered */
 	uint64_t engine_errors;
 };

@@ -40,7 +40,7 @@ enum lw_ex_kind { LW_EX_DIRECT, LW_EX_LITERAL, LW_EX_WINDOW, LW_EX_ASSIGN, LW_EX
 
 struct lw_expr {
 	enum lw_ex_kind kind;
-	uint32_t ref;   /* DIRECT, ASSIGN: rule; LITERAL: list; WINDOW: group; TOKEN: kind */
+	uint32_t ref;	/* DIRECT, ASSIGN: rule; LITERAL: list; WINDOW: group; TOKEN: kind */
 	uint32_t width; /* DIRECT, LITERAL: bytes of the value */
 };
 
@@ -51,12 +51,19 @@ struct lw_expr {
 #define LW_DIGITS_TRIGGER "@digits"
 
 struct lw_group {
-	hs_database_t *db;  /* start-of-match; expression i confirms rule members[i] */
+	hs_database_t *db; /* start-of-match; expression i confirms rule members[i] */
+	/* the same patterns without start-of-match tracking (two to three
+	 * times cheaper per byte), for groups whose windows mostly hold no
+	 * value (digit runs, triggers, context words): only the windows it
+	 * matches in are scanned with db */
+	hs_database_t *pre;
 	uint32_t *members;
+	uint32_t *width; /* with pre: a member's fixed width (its value is the width
+			  * bytes before the pre-scan's match end), 0 when it varies */
 	size_t nmembers;
 	uint32_t before, after; /* window around a hit's end (around a digit run for @digits) */
-	const char *trigger;    /* shared trigger (NULL: own pattern or context words) */
-	unsigned min_digits;    /* @digits: runs with fewer digits are not looked at */
+	const char *trigger;	/* shared trigger (NULL: own pattern or context words) */
+	unsigned min_digits;	/* @digits: runs with fewer digits are not looked at */
 	bool digits;
 };
 
@@ -77,9 +84,9 @@ struct lw_classifier {
 	struct lw_crule *cr; /* per rule */
 	bool *list_active;   /* per list */
 	bool token_used[LW_TOKEN__N];
-	uint32_t *dgroups;   /* the groups fed by digit runs */
+	uint32_t *dgroups; /* the groups fed by digit runs */
 	size_t ndgroups;
-	unsigned min_run;    /* fewest digits a run needs to be of use */
+	unsigned min_run; /* fewest digits a run needs to be of use */
 	unsigned char *key;
 	size_t keylen;
 };

@@ -27,8 +27,8 @@ bool lw_hs_info(const char *pattern, unsigned flags, struct lw_hs_info *info, ch
 	return true;
 }
 
-bool lw_hs_check(const char *pattern, unsigned flags, bool som, struct lw_hs_info *info,
-		 char *err, size_t errlen)
+bool lw_hs_check(const char *pattern, unsigned flags, bool som, struct lw_hs_info *info, char *err,
+		 size_t errlen)
 {
 	hs_compile_error_t *ce = NULL;
 	hs_database_t *db = NULL;

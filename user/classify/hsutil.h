@@ -21,8 +21,8 @@ struct lw_hs_info {
  * fills info. On failure writes Vectorscan's reason to err (the pattern text
  * is not repeated: it may be long) and returns false. Patterns that can
  * match the empty string are refused: they would match everywhere. */
-bool lw_hs_check(const char *pattern, unsigned flags, bool som, struct lw_hs_info *info,
-		 char *err, size_t errlen);
+bool lw_hs_check(const char *pattern, unsigned flags, bool som, struct lw_hs_info *info, char *err,
+		 size_t errlen);
 
 /* Only what hs_expression_info tells (syntax, widths), without compiling:
  * for patterns that are compiled right after anyway. */

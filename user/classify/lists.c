@@ -57,7 +57,7 @@ bool lw_list_normalize(enum lw_norm norm, const char *v, size_t n, struct lw_buf
 
 bool lw_list_digest(enum lw_norm norm, const char *v, size_t n, uint8_t out[32])
 {
-	struct lw_buf b = { 0 };
+	struct lw_buf b = {0};
 	bool ok = lw_list_normalize(norm, v, n, &b);
 
 	if (ok)
@@ -261,8 +261,8 @@ void lw_digit_runs_ref(const char *t, size_t n, unsigned min_digits, lw_run_fn f
 
 static uint64_t dbits16(const char *p)
 {
-	__m128i x = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
-				 _mm_set1_epi8('0'));
+	__m128i x =
+		_mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), _mm_set1_epi8('0'));
 
 	return (uint64_t)(unsigned)_mm_movemask_epi8(
 		_mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(9)), x));
@@ -345,102 +345,80 @@ static unsigned popcount64(uint64_t x)
 	return (unsigned)((x * 0x0101010101010101ULL) >> 56);
 }
 
-/* The run containing digit position p, by the byte-wise grammar, not
- * starting before lo: for runs that cross a 64-byte block edge. */
-static void run_around(const char *t, size_t n, size_t lo, size_t p, size_t *rs, size_t *re,
-		       unsigned *nd)
+static uint64_t bits_between(unsigned a, unsigned b)
 {
-	size_t s = p, i;
+	uint64_t m = b - a >= 64 ? ~0ULL : ((1ULL << (b - a)) - 1);
 
-	for (;;) {
-		size_t j, k = 0;
-
-		while (s > lo && is_digit(t[s - 1]))
-			s--;
-		j = s;
-		while (j > lo && k < 2 && digit_sep(t[j - 1])) {
-			j--;
-			k++;
-		}
-		if (!k || j == lo || !is_digit(t[j - 1]))
-			break;
-		s = j;
-	}
-	*rs = s;
-	*nd = 0;
-	i = s;
-	for (;;) {
-		size_t j;
-
-		while (i < n && is_digit(t[i])) {
-			i++;
-			(*nd)++;
-		}
-		*re = i;
-		j = i;
-		while (j < n && j - i < 2 && digit_sep(t[j]))
-			j++;
-		if (j == i || j >= n || !is_digit(t[j]))
-			break;
-		i = j;
-	}
+	return m << a;
 }
 
-/* Bit-parallel over 64-byte blocks: digit and separator masks, the
- * separators that join digits (one or two between digits), then runs are
- * runs of set bits. Runs shorter than min_digits bytes are eroded away
- * without being visited; runs at a block edge (that may continue into the
- * neighbour) go through the byte-wise grammar. Prose with the odd number
- * costs a few vector operations per 64 bytes. */
+/* Bit-parallel over 64-byte blocks: digit and separator masks, then the
+ * separators that join digits (one or two between digits), computed with the
+ * neighbouring blocks' bits so that runs are exact across block edges. A
+ * run is a run of set bits; one that reaches the end of a block stays open
+ * into the next. Runs shorter than min_digits bytes inside a block are
+ * eroded away without being visited. Prose with the odd number costs a few
+ * vector operations per 64 bytes. */
 void lw_digit_runs(const char *t, size_t n, unsigned min_digits, lw_run_fn fn, void *ud)
 {
-	const uint64_t edges = 3ULL | 3ULL << 62;
 	const unsigned k = min_digits < 8 ? min_digits : 8;
-	size_t done = 0; /* runs ending at or before are reported */
+	uint64_t d0 = 0, s0 = 0, d1, s1, d2 = 0, s2 = 0;
+	size_t open_s = 0;
+	unsigned open_nd = 0;
+	bool open = false;
 
-	for (size_t base = 0; base < n; base += 64) {
-		uint64_t d, s, r, e;
+	if (!n)
+		return;
+	block_bits(t, n, 0, &d1, &s1);
+	for (size_t base = 0; base < n; base += 64, d0 = d1, s0 = s1, d1 = d2, s1 = s2) {
+		uint64_t r, e;
 
-		block_bits(t, n, base, &d, &s);
-		if (!d)
+		d2 = s2 = 0;
+		if (n - base > 64)
+			block_bits(t, n, base + 64, &d2, &s2);
+		if (!d1 && !open)
 			continue;
-		r = d | (s & (d << 1) & (d >> 1)) | (s & (d << 1) & (s >> 1) & (d >> 2)) |
-		    (s & (s << 1) & (d << 2) & (d >> 1));
-		/* e: where k set bits in a row start, and the edges */
+		r = d1 | (s1 & (d1 << 1 | d0 >> 63) & (d1 >> 1 | d2 << 63)) |
+		    (s1 & (d1 << 1 | d0 >> 63) & (s1 >> 1 | s2 << 63) & (d1 >> 2 | d2 << 62)) |
+		    (s1 & (s1 << 1 | s0 >> 63) & (d1 << 2 | d0 >> 62) & (d1 >> 1 | d2 << 63));
+		if (open && !(r & 1)) {
+			/* the open run ended with the previous block */
+			open = false;
+			if (open_nd >= min_digits)
+				fn(ud, open_s, base, open_nd);
+		}
+		/* e: where k set bits in a row start, and runs at the edges */
 		e = r;
 		for (unsigned j = 1; j < k; j++)
 			e &= r >> j;
-		e |= r & edges;
+		e |= r & (1ULL | 1ULL << 63);
 		while (e) {
-			unsigned p = (unsigned)__builtin_ctzll(e), a, b;
+			unsigned p = (unsigned)__builtin_ctzll(e), a, b, nd;
 			uint64_t below = p ? ~r & ((1ULL << p) - 1) : 0, above = ~(r >> p);
-			size_t rs, re;
-			unsigned nd;
+			size_t s;
 
 			a = below ? 64 - (unsigned)__builtin_clzll(below) : 0;
 			b = above ? p + (unsigned)__builtin_ctzll(above) : 64;
 			if (b > 64)
 				b = 64;
 			e = b >= 64 ? 0 : e & (~0ULL << b);
-			if (base + b <= done)
+			if (b - a < min_digits && a > 0 && b < 64)
 				continue;
-			if (a < 2 || b > 61) {
-				/* may continue into a neighbouring block */
-				run_around(t, n, done, base + a, &rs, &re, &nd);
-				done = re;
-				if (re >= base + 64)
-					e = 0;
-				else if (re > base)
-					e &= ~0ULL << (re - base);
-				if (nd >= min_digits)
-					fn(ud, rs, re, nd);
+			nd = popcount64(d1 & bits_between(a, b));
+			s = base + a;
+			if (a == 0 && open) {
+				s = open_s;
+				nd += open_nd;
+				open = false;
+			}
+			if (b == 64 && n - base > 64) {
+				open = true;
+				open_s = s;
+				open_nd = nd;
 				continue;
 			}
-			if (b - a < min_digits)
-				continue;
-			nd = popcount64(d & (((1ULL << (b - a)) - 1) << a));
 			if (nd >= min_digits)
-				fn(ud, base + a, base + b, nd);
+				fn(ud, s, base + b, nd);
 		}
 	}
 }

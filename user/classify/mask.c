@@ -176,7 +176,7 @@ static void mask_uri(struct out *o, const char *v, size_t n)
 void lw_mask(enum lw_mask_kind k, const char *v, size_t n, const struct lw_strv *prefixes,
 	     char out[LW_MASK_MAX])
 {
-	struct out o = { .p = out, .len = 0 };
+	struct out o = {.p = out, .len = 0};
 
 	out[0] = 0;
 	if (!n) {

@@ -19,18 +19,17 @@
 #define WINDOW_MAX 4096
 #define LENGTH_MAX 65536
 
-static const char *const sev_names[] = { "low", "medium", "high", "critical" };
-static const char *const act_names[] = { "alert", "block", "off" };
-static const char *const mask_names[LW_MASK__N] = { "secret", "card", "email", "phone", "iban",
-						     "ssn",    "pem",  "uri",   "word",  "full" };
-static const char *const norm_names[LW_NORM__N] = { "none", "lower", "digits", "email",
-						     "compact" };
-static const char *const bound_names[LW_BOUND__N] = { "token", "word", "base64", "none" };
+static const char *const sev_names[] = {"low", "medium", "high", "critical"};
+static const char *const act_names[] = {"alert", "block", "off"};
+static const char *const mask_names[LW_MASK__N] = {"secret", "card", "email", "phone", "iban",
+						   "ssn",    "pem",  "uri",   "word",  "full"};
+static const char *const norm_names[LW_NORM__N] = {"none", "lower", "digits", "email", "compact"};
+static const char *const bound_names[LW_BOUND__N] = {"token", "word", "base64", "none"};
 static const char *const val_names[LW_VAL__N] = {
-	"luhn",  "credit_card", "iban",         "us_ssn",       "jwt",
-	"phone", "email",       "private_key", "url_password", "mixed_chars",
+	"luhn",	 "credit_card", "iban",	       "us_ssn",       "jwt",
+	"phone", "email",	"private_key", "url_password", "mixed_chars",
 };
-static const char *const token_names[LW_TOKEN__N] = { "none", "email", "word", "digits" };
+static const char *const token_names[LW_TOKEN__N] = {"none", "email", "word", "digits"};
 
 const char *lw_severity_str(enum lw_severity s)
 {
@@ -68,7 +67,7 @@ struct user_id {
 struct rload {
 	struct lw_ruleset *rs;
 	struct lw_diag *d;
-	bool builtin;    /* parsing the built-in pack */
+	bool builtin;	 /* parsing the built-in pack */
 	size_t nbuiltin; /* rules[0, nbuiltin) came from it */
 	/* ids defined by the user's files (rules and lists): each at most once */
 	struct user_id *ids;
@@ -98,8 +97,8 @@ static bool claim_id(struct rload *ld, struct lw_ydoc *y, yaml_node_t *n, const 
 			return false;
 		}
 	ld->ids = lw_xrealloc(ld->ids, (ld->nids + 1) * sizeof(*ld->ids));
-	ld->ids[ld->nids++] = (struct user_id){ lw_xstrdup(id), lw_xstrdup(y->file),
-						lw_ynode_line(n) };
+	ld->ids[ld->nids++] =
+		(struct user_id){lw_xstrdup(id), lw_xstrdup(y->file), lw_ynode_line(n)};
 	return true;
 }
 
@@ -218,16 +217,15 @@ enum {
 };
 
 static const char *const rule_keys[RK_N] = {
-	"id",          "type",        "description", "enabled",        "severity",
-	"action",      "pattern",     "caseless",    "trigger",        "context",
-	"validate",    "min_entropy", "min_length",  "max_length",     "boundary",
-	"allow",       "allow_contains", "allow_regex", "placeholders", "prefixes",
-	"mask",        "normalize",   "priority",    "min_count",      "min_digits",
-	"margin",
+	"id",		"type",	      "description", "enabled",	  "severity",	    "action",
+	"pattern",	"caseless",   "trigger",     "context",	  "validate",	    "min_entropy",
+	"min_length",	"max_length", "boundary",    "allow",	  "allow_contains", "allow_regex",
+	"placeholders", "prefixes",   "mask",	     "normalize", "priority",	    "min_count",
+	"min_digits",	"margin",
 };
 
 enum { CK_WORDS, CK_WINDOW, CK_REQUIRED, CK_ASSIGN, CK_N };
-static const char *const context_keys[CK_N] = { "words", "window", "required", "assign" };
+static const char *const context_keys[CK_N] = {"words", "window", "required", "assign"};
 
 static bool parse_context(struct lw_ydoc *y, yaml_node_t *n, struct lw_rule *r)
 {
@@ -265,7 +263,7 @@ static bool parse_context(struct lw_ydoc *y, yaml_node_t *n, struct lw_rule *r)
 
 static bool parse_validators(struct lw_ydoc *y, yaml_node_t *n, uint32_t *out)
 {
-	struct lw_strv names = { 0 };
+	struct lw_strv names = {0};
 	bool ok = lw_yval_strv(y, n, "validate", &names);
 	uint32_t bits = 0;
 
@@ -275,7 +273,7 @@ static bool parse_validators(struct lw_ydoc *y, yaml_node_t *n, uint32_t *out)
 		while (j < LW_VAL__N && strcmp(names.v[i], val_names[j]) != 0)
 			j++;
 		if (j == LW_VAL__N) {
-			struct lw_buf b = { 0 };
+			struct lw_buf b = {0};
 
 			for (size_t m = 0; m < LW_VAL__N; m++)
 				lw_buf_printf(&b, "%s%s", m ? ", " : "", val_names[m]);
@@ -303,8 +301,8 @@ static bool parse_bool(struct lw_ydoc *y, yaml_node_t *n, const char *key, bool 
 	return true;
 }
 
-static bool parse_enum(struct lw_ydoc *y, yaml_node_t *n, const char *key,
-		       const char *const *names, size_t nnames, int *out)
+static bool parse_enum(struct lw_ydoc *y, yaml_node_t *n, const char *key, const char *const *names,
+		       size_t nnames, int *out)
 {
 	return lw_yval_enum(y, n, key, names, nnames, out);
 }
@@ -396,11 +394,9 @@ static bool apply_rule_keys(struct lw_ydoc *y, yaml_node_t **v, struct lw_rule *
 	if (v[RK_MIN_ENTROPY])
 		ok &= lw_yval_double(y, v[RK_MIN_ENTROPY], "min_entropy", 0, 8, &r->min_entropy);
 	if (v[RK_MIN_LENGTH])
-		ok &= lw_yval_u32(y, v[RK_MIN_LENGTH], "min_length", 1, LENGTH_MAX,
-				  &r->min_length);
+		ok &= lw_yval_u32(y, v[RK_MIN_LENGTH], "min_length", 1, LENGTH_MAX, &r->min_length);
 	if (v[RK_MAX_LENGTH])
-		ok &= lw_yval_u32(y, v[RK_MAX_LENGTH], "max_length", 1, LENGTH_MAX,
-				  &r->max_length);
+		ok &= lw_yval_u32(y, v[RK_MAX_LENGTH], "max_length", 1, LENGTH_MAX, &r->max_length);
 	if (v[RK_BOUNDARY]) {
 		if (parse_enum(y, v[RK_BOUNDARY], "boundary", bound_names, LW_BOUND__N, &e))
 			r->boundary = (enum lw_boundary)e;
@@ -412,12 +408,13 @@ static bool apply_rule_keys(struct lw_ydoc *y, yaml_node_t **v, struct lw_rule *
 	if (v[RK_ALLOW_CONTAINS])
 		ok &= lw_yval_strv(y, v[RK_ALLOW_CONTAINS], "allow_contains", &r->allow_contains);
 	if (v[RK_ALLOW_REGEX]) {
-		struct lw_strv add = { 0 };
+		struct lw_strv add = {0};
 
 		if (lw_yval_strv(y, v[RK_ALLOW_REGEX], "allow_regex", &add)) {
 			for (size_t i = 0; i < add.n; i++) {
 				if (check && !lw_strv_has(&r->allow_regex, add.v[i]) &&
-				    !check_regex(y, v[RK_ALLOW_REGEX], "allow_regex", add.v[i], 0)) {
+				    !check_regex(y, v[RK_ALLOW_REGEX], "allow_regex", add.v[i],
+						 0)) {
 					ok = false;
 					continue;
 				}
@@ -486,7 +483,8 @@ static bool rule_consistent(struct lw_ydoc *y, yaml_node_t *item, const struct l
 	if ((r->min_digits != 7 || r->margin != 4) &&
 	    !(r->trigger && !strcmp(r->trigger, "@digits"))) {
 		lw_ydoc_err(y, item,
-			    "rule '%s': min_digits and margin only apply to trigger '@digits'", r->id);
+			    "rule '%s': min_digits and margin only apply to trigger '@digits'",
+			    r->id);
 		ok = false;
 	}
 	if (r->min_length && r->max_length && r->min_length > r->max_length) {
@@ -522,8 +520,8 @@ static void parse_rule(struct rload *ld, struct lw_ydoc *y, yaml_node_t *item)
 	if (!id)
 		return;
 	if (!id_ok(id)) {
-		lw_ydoc_err(y, v[RK_ID], "id: '%s' must be 1-64 characters of a-z, 0-9, '_', '-', '.'",
-			    id);
+		lw_ydoc_err(y, v[RK_ID],
+			    "id: '%s' must be 1-64 characters of a-z, 0-9, '_', '-', '.'", id);
 		return;
 	}
 	if (ld->builtin) {
@@ -589,9 +587,9 @@ enum {
 	LK_N
 };
 
-static const char *const list_keys[LK_N] = { "id",        "type",   "description", "enabled",
-					     "severity",  "action", "normalize",   "token",
-					     "values",    "sha256", "min_count" };
+static const char *const list_keys[LK_N] = {"id",	"type",	  "description", "enabled",
+					    "severity", "action", "normalize",	 "token",
+					    "values",	"sha256", "min_count"};
 
 static bool list_norm_fits(enum lw_token_kind t, enum lw_norm n)
 {
@@ -657,8 +655,8 @@ static bool add_value(struct lw_ydoc *y, yaml_node_t *n, size_t idx, struct lw_l
 		return true;
 	}
 	if (norm->len < LITERAL_MIN || norm->len > LITERAL_MAX) {
-		lw_ydoc_err(y, n, "values: entry %zu: %zu bytes; values have %d to %d bytes", idx + 1,
-			    norm->len, LITERAL_MIN, LITERAL_MAX);
+		lw_ydoc_err(y, n, "values: entry %zu: %zu bytes; values have %d to %d bytes",
+			    idx + 1, norm->len, LITERAL_MIN, LITERAL_MAX);
 		return false;
 	}
 	if (l->normalize == LW_NORM_EMAIL && !strchr(norm->p, '@')) {
@@ -675,7 +673,7 @@ static bool add_value(struct lw_ydoc *y, yaml_node_t *n, size_t idx, struct lw_l
 
 static bool parse_values(struct lw_ydoc *y, yaml_node_t *n, struct lw_list *l)
 {
-	struct lw_buf norm = { 0 };
+	struct lw_buf norm = {0};
 	bool ok = true;
 	size_t idx = 0;
 
@@ -728,7 +726,7 @@ static bool parse_digests(struct lw_ydoc *y, yaml_node_t *n, struct lw_list *l)
 static void parse_list(struct rload *ld, struct lw_ydoc *y, yaml_node_t *item)
 {
 	yaml_node_t *v[LK_N], *k[LK_N];
-	struct lw_list l = { .severity = LW_SEV_HIGH, .action = LW_ACT_ALERT, .min_count = 1 };
+	struct lw_list l = {.severity = LW_SEV_HIGH, .action = LW_ACT_ALERT, .min_count = 1};
 	const char *s;
 	bool ok = true, enabled = true, norm_given = false;
 	int e;
@@ -743,8 +741,8 @@ static void parse_list(struct rload *ld, struct lw_ydoc *y, yaml_node_t *item)
 	if (!s)
 		return;
 	if (!id_ok(s)) {
-		lw_ydoc_err(y, v[LK_ID], "id: '%s' must be 1-64 characters of a-z, 0-9, '_', '-', '.'",
-			    s);
+		lw_ydoc_err(y, v[LK_ID],
+			    "id: '%s' must be 1-64 characters of a-z, 0-9, '_', '-', '.'", s);
 		return;
 	}
 	if (find_rule(ld->rs, ld->nbuiltin, s)) {
@@ -809,9 +807,9 @@ static void parse_list(struct rload *ld, struct lw_ydoc *y, yaml_node_t *item)
 	if (l.normalize == LW_NORM_DIGITS && l.token == LW_TOKEN_NONE)
 		l.token = LW_TOKEN_DIGITS;
 	if (!norm_given)
-		l.normalize = l.token == LW_TOKEN_EMAIL	   ? LW_NORM_EMAIL :
-			      l.token == LW_TOKEN_DIGITS ? LW_NORM_DIGITS :
-							   LW_NORM_NONE;
+		l.normalize = l.token == LW_TOKEN_EMAIL	   ? LW_NORM_EMAIL
+			      : l.token == LW_TOKEN_DIGITS ? LW_NORM_DIGITS
+							   : LW_NORM_NONE;
 	if (!list_norm_fits(l.token, l.normalize)) {
 		lw_ydoc_err(y, v[LK_NORMALIZE] ? v[LK_NORMALIZE] : item,
 			    "list '%s': normalize %s does not go with token %s", l.id,
@@ -857,7 +855,7 @@ out:
 static void on_doc(struct lw_ydoc *y, yaml_node_t *root, void *ud, bool lists)
 {
 	const char *key = lists ? "lists" : "rules";
-	const char *keys[1] = { key };
+	const char *keys[1] = {key};
 	struct rload *ld = ud;
 	yaml_node_t *v[1], *k[1];
 
@@ -907,7 +905,7 @@ static void check_rule_forms(struct rload *ld, const struct lw_rule *r)
 	if (!lw_hs_info(r->pattern, flags, &info, err, sizeof(err)))
 		return; /* reported when read */
 	if (r->context_assign) {
-		struct lw_buf b = { 0 };
+		struct lw_buf b = {0};
 
 		lw_buf_printf(&b, "^(?:%s)", r->pattern);
 		if (!lw_hs_check(b.p, flags, false, &info, err, sizeof(err)))
@@ -915,7 +913,8 @@ static void check_rule_forms(struct rload *ld, const struct lw_rule *r)
 		lw_buf_free(&b);
 		return;
 	}
-	if (info.min_width == info.max_width && !r->trigger && !(r->context.n && r->context_required))
+	if (info.min_width == info.max_width && !r->trigger &&
+	    !(r->context.n && r->context_required))
 		return;
 	if (!lw_hs_check(r->pattern, flags, true, &info, err, sizeof(err)))
 		lw_diag_add(ld->d, r->pfile, r->pline, "pattern: %s", err);
@@ -946,7 +945,7 @@ static void load_dir(struct rload *ld, const char *dir, bool lists)
 
 int lw_rules_load(struct lw_ruleset *rs, const char *dir, struct lw_diag *d)
 {
-	struct rload ld = { .rs = rs, .d = d, .builtin = true };
+	struct rload ld = {.rs = rs, .d = d, .builtin = true};
 	size_t before = d->n;
 
 	lw_ydoc_each_buffer(LW_RULES_BUILTIN_NAME, lw_rules_builtin_yaml, lw_rules_builtin_size(),

@@ -25,24 +25,24 @@ const char *lw_action_str(enum lw_action a);
 /* How a value is shown in a finding's sample (user/classify/mask.h). */
 enum lw_mask_kind {
 	LW_MASK_SECRET = 0, /* known public prefix + last chars (<= 25% of the rest) */
-	LW_MASK_CARD,       /* last 4 digits */
-	LW_MASK_EMAIL,      /* j***@e***.com */
-	LW_MASK_PHONE,      /* last 2 digits */
-	LW_MASK_IBAN,       /* country code + last 4 */
-	LW_MASK_SSN,        /* ***-**-**89 */
-	LW_MASK_PEM,        /* the BEGIN line only */
-	LW_MASK_URI,        /* the scheme only, user and password hidden */
-	LW_MASK_WORD,       /* first character */
-	LW_MASK_FULL,       /* nothing but the length */
+	LW_MASK_CARD,	    /* last 4 digits */
+	LW_MASK_EMAIL,	    /* j***@e***.com */
+	LW_MASK_PHONE,	    /* last 2 digits */
+	LW_MASK_IBAN,	    /* country code + last 4 */
+	LW_MASK_SSN,	    /* ***-**-**89 */
+	LW_MASK_PEM,	    /* the BEGIN line only */
+	LW_MASK_URI,	    /* the scheme only, user and password hidden */
+	LW_MASK_WORD,	    /* first character */
+	LW_MASK_FULL,	    /* nothing but the length */
 	LW_MASK__N
 };
 
 /* Normalisation before fingerprinting (and for list matching). */
 enum lw_norm {
 	LW_NORM_NONE = 0, /* the bytes as found */
-	LW_NORM_LOWER,    /* ASCII lower case */
-	LW_NORM_DIGITS,   /* digits only */
-	LW_NORM_EMAIL,    /* trimmed, ASCII lower case */
+	LW_NORM_LOWER,	  /* ASCII lower case */
+	LW_NORM_DIGITS,	  /* digits only */
+	LW_NORM_EMAIL,	  /* trimmed, ASCII lower case */
 	LW_NORM_COMPACT,  /* spaces and '-' removed, ASCII upper case (IBAN) */
 	LW_NORM__N
 };
@@ -51,7 +51,7 @@ enum lw_norm {
  * is itself in the set): a value must not be part of a longer token. */
 enum lw_boundary {
 	LW_BOUND_TOKEN = 0, /* [A-Za-z0-9_-] */
-	LW_BOUND_WORD,      /* [A-Za-z0-9_] */
+	LW_BOUND_WORD,	    /* [A-Za-z0-9_] */
 	LW_BOUND_BASE64,    /* [A-Za-z0-9+/], and '=' after the value */
 	LW_BOUND_NONE,
 	LW_BOUND__N
@@ -60,21 +60,27 @@ enum lw_boundary {
 /* Validators, applied in this order; a rule names any subset. */
 enum lw_validator {
 	LW_VAL_LUHN = 0,
-	LW_VAL_CREDIT_CARD, /* issuer prefix and length, separators, Luhn */
-	LW_VAL_IBAN,        /* country length, mod-97 */
-	LW_VAL_US_SSN,      /* area/group/serial, known fake numbers */
-	LW_VAL_JWT,         /* three base64url parts, header JSON with "alg" */
-	LW_VAL_PHONE,       /* plausible length, not a date/time/version/address */
-	LW_VAL_EMAIL,       /* syntax, real-looking TLD, not a documentation domain */
-	LW_VAL_PRIVATE_KEY, /* a key body follows the BEGIN line */
+	LW_VAL_CREDIT_CARD,  /* issuer prefix and length, separators, Luhn */
+	LW_VAL_IBAN,	     /* country length, mod-97 */
+	LW_VAL_US_SSN,	     /* area/group/serial, known fake numbers */
+	LW_VAL_JWT,	     /* three base64url parts, header JSON with "alg" */
+	LW_VAL_PHONE,	     /* plausible length, not a date/time/version/address */
+	LW_VAL_EMAIL,	     /* syntax, real-looking TLD, not a documentation domain */
+	LW_VAL_PRIVATE_KEY,  /* a key body follows the BEGIN line */
 	LW_VAL_URL_PASSWORD, /* the URL's password is not a placeholder */
-	LW_VAL_MIXED_CHARS, /* at least two of lower case, upper case, digits */
+	LW_VAL_MIXED_CHARS,  /* at least two of lower case, upper case, digits */
 	LW_VAL__N
 };
 
 const char *lw_validator_name(enum lw_validator v);
 
-enum lw_token_kind { LW_TOKEN_NONE = 0, LW_TOKEN_EMAIL, LW_TOKEN_WORD, LW_TOKEN_DIGITS, LW_TOKEN__N };
+enum lw_token_kind {
+	LW_TOKEN_NONE = 0,
+	LW_TOKEN_EMAIL,
+	LW_TOKEN_WORD,
+	LW_TOKEN_DIGITS,
+	LW_TOKEN__N
+};
 
 const char *lw_token_kind_name(enum lw_token_kind k);
 const char *lw_norm_name(enum lw_norm n);
@@ -85,14 +91,14 @@ struct lw_strv {
 };
 
 struct lw_rule {
-	char *id;          /* unique; [a-z0-9_.-] */
-	char *type;        /* canonical finding type */
-	char *description; /* may be NULL */
-	char *pattern;     /* the value, Vectorscan syntax */
-	char *trigger;     /* NULL, or a cheaper regex every value contains or
-			    * ends next to: rules with the same trigger share
-			    * one expression of the database. "@digits": the
-			    * built-in digit-run trigger */
+	char *id;	     /* unique; [a-z0-9_.-] */
+	char *type;	     /* canonical finding type */
+	char *description;   /* may be NULL */
+	char *pattern;	     /* the value, Vectorscan syntax */
+	char *trigger;	     /* NULL, or a cheaper regex every value contains or
+			      * ends next to: rules with the same trigger share
+			      * one expression of the database. "@digits": the
+			      * built-in digit-run trigger */
 	uint32_t min_digits; /* @digits: digits a run needs (default 7) */
 	uint32_t margin;     /* @digits: bytes around a run the value may reach (default 4) */
 	bool caseless;
@@ -106,19 +112,19 @@ struct lw_rule {
 	uint32_t context_window;
 	bool context_required;
 	bool context_assign;
-	uint32_t validators; /* bit i: enum lw_validator i */
-	double min_entropy;  /* bits per byte of the part after the prefix; 0: off */
+	uint32_t validators;		 /* bit i: enum lw_validator i */
+	double min_entropy;		 /* bits per byte of the part after the prefix; 0: off */
 	uint32_t min_length, max_length; /* 0: from the pattern */
 	enum lw_boundary boundary;
 	/* Allowlists: a value equal to an `allow` entry (ASCII case-insensitive),
 	 * containing an `allow_contains` entry (case-insensitive), or matched
 	 * by an `allow_regex` entry is not a finding. */
 	struct lw_strv allow, allow_contains, allow_regex;
-	bool placeholders; /* reject documentation/placeholder values */
+	bool placeholders;	 /* reject documentation/placeholder values */
 	struct lw_strv prefixes; /* public prefixes, kept by the secret mask */
 	enum lw_mask_kind mask;
 	enum lw_norm normalize; /* for fingerprints */
-	int priority;           /* overlapping findings: the higher wins */
+	int priority;		/* overlapping findings: the higher wins */
 	uint32_t min_count;
 	enum lw_severity severity;
 	enum lw_action action; /* LW_ACT_OFF when disabled (`enabled: false`) */

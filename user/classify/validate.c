@@ -1,7 +1,6 @@
 #include "validate.h"
 
 #include <jansson.h>
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
@@ -114,30 +113,18 @@ struct issuer {
  * 7812 registrations as published by the networks). Checked in order: the
  * more specific ranges come first where ranges overlap. */
 static const struct issuer issuers[] = {
-	{ "amex", 34, 34, 2, 15, 15 },
-	{ "amex", 37, 37, 2, 15, 15 },
-	{ "diners", 300, 305, 3, 14, 19 },
-	{ "diners", 3095, 3095, 4, 14, 19 },
-	{ "diners", 36, 36, 2, 14, 19 },
-	{ "diners", 38, 39, 2, 14, 19 },
-	{ "jcb", 3528, 3589, 4, 16, 19 },
-	{ "visa", 4, 4, 1, 13, 19 },
-	{ "mir", 2200, 2204, 4, 16, 19 },
-	{ "mastercard", 2221, 2720, 4, 16, 16 },
-	{ "mastercard", 51, 55, 2, 16, 16 },
-	{ "maestro", 5018, 5018, 4, 12, 19 },
-	{ "maestro", 5020, 5020, 4, 12, 19 },
-	{ "maestro", 5038, 5038, 4, 12, 19 },
-	{ "maestro", 5893, 5893, 4, 12, 19 },
-	{ "maestro", 6304, 6304, 4, 12, 19 },
-	{ "maestro", 6759, 6759, 4, 12, 19 },
-	{ "maestro", 6761, 6763, 4, 12, 19 },
-	{ "discover", 6011, 6011, 4, 16, 19 },
-	{ "discover", 622126, 622925, 6, 16, 19 },
-	{ "discover", 644, 649, 3, 16, 19 },
-	{ "discover", 65, 65, 2, 16, 19 },
-	{ "unionpay", 62, 62, 2, 16, 19 },
-	{ "rupay", 60, 60, 2, 16, 16 },
+	{"amex", 34, 34, 2, 15, 15},	     {"amex", 37, 37, 2, 15, 15},
+	{"diners", 300, 305, 3, 14, 19},     {"diners", 3095, 3095, 4, 14, 19},
+	{"diners", 36, 36, 2, 14, 19},	     {"diners", 38, 39, 2, 14, 19},
+	{"jcb", 3528, 3589, 4, 16, 19},	     {"visa", 4, 4, 1, 13, 19},
+	{"mir", 2200, 2204, 4, 16, 19},	     {"mastercard", 2221, 2720, 4, 16, 16},
+	{"mastercard", 51, 55, 2, 16, 16},   {"maestro", 5018, 5018, 4, 12, 19},
+	{"maestro", 5020, 5020, 4, 12, 19},  {"maestro", 5038, 5038, 4, 12, 19},
+	{"maestro", 5893, 5893, 4, 12, 19},  {"maestro", 6304, 6304, 4, 12, 19},
+	{"maestro", 6759, 6759, 4, 12, 19},  {"maestro", 6761, 6763, 4, 12, 19},
+	{"discover", 6011, 6011, 4, 16, 19}, {"discover", 622126, 622925, 6, 16, 19},
+	{"discover", 644, 649, 3, 16, 19},   {"discover", 65, 65, 2, 16, 19},
+	{"unionpay", 62, 62, 2, 16, 19},     {"rupay", 60, 60, 2, 16, 16},
 };
 
 static const struct issuer *card_issuer(const char *d, size_t n)
@@ -222,21 +209,19 @@ static const struct {
 	char cc[3];
 	unsigned char len;
 } iban_lengths[] = {
-	{ "AD", 24 }, { "AE", 23 }, { "AL", 28 }, { "AT", 20 }, { "AZ", 28 }, { "BA", 20 },
-	{ "BE", 16 }, { "BG", 22 }, { "BH", 22 }, { "BI", 27 }, { "BR", 29 }, { "BY", 28 },
-	{ "CH", 21 }, { "CR", 22 }, { "CY", 28 }, { "CZ", 24 }, { "DE", 22 }, { "DJ", 27 },
-	{ "DK", 18 }, { "DO", 28 }, { "EE", 20 }, { "EG", 29 }, { "ES", 24 }, { "FI", 18 },
-	{ "FK", 18 }, { "FO", 18 }, { "FR", 27 }, { "GB", 22 }, { "GE", 22 }, { "GI", 23 },
-	{ "GL", 18 }, { "GR", 27 }, { "GT", 28 }, { "HN", 28 }, { "HR", 21 }, { "HU", 28 },
-	{ "IE", 22 }, { "IL", 23 }, { "IQ", 23 }, { "IS", 26 }, { "IT", 27 }, { "JO", 30 },
-	{ "KW", 30 }, { "KZ", 20 }, { "LB", 28 }, { "LC", 32 }, { "LI", 21 }, { "LT", 20 },
-	{ "LU", 20 }, { "LV", 21 }, { "LY", 25 }, { "MC", 27 }, { "MD", 24 }, { "ME", 22 },
-	{ "MK", 19 }, { "MN", 20 }, { "MR", 27 }, { "MT", 31 }, { "MU", 30 }, { "NI", 28 },
-	{ "NL", 18 }, { "NO", 15 }, { "OM", 23 }, { "PK", 24 }, { "PL", 28 }, { "PS", 29 },
-	{ "PT", 25 }, { "QA", 29 }, { "RO", 24 }, { "RS", 22 }, { "RU", 33 }, { "SA", 24 },
-	{ "SC", 31 }, { "SD", 18 }, { "SE", 24 }, { "SI", 19 }, { "SK", 24 }, { "SM", 27 },
-	{ "SO", 23 }, { "ST", 25 }, { "SV", 28 }, { "TL", 23 }, { "TN", 24 }, { "TR", 26 },
-	{ "UA", 29 }, { "VA", 22 }, { "VG", 24 }, { "XK", 20 }, { "YE", 30 },
+	{"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16},
+	{"BG", 22}, {"BH", 22}, {"BI", 27}, {"BR", 29}, {"BY", 28}, {"CH", 21}, {"CR", 22},
+	{"CY", 28}, {"CZ", 24}, {"DE", 22}, {"DJ", 27}, {"DK", 18}, {"DO", 28}, {"EE", 20},
+	{"EG", 29}, {"ES", 24}, {"FI", 18}, {"FK", 18}, {"FO", 18}, {"FR", 27}, {"GB", 22},
+	{"GE", 22}, {"GI", 23}, {"GL", 18}, {"GR", 27}, {"GT", 28}, {"HN", 28}, {"HR", 21},
+	{"HU", 28}, {"IE", 22}, {"IL", 23}, {"IQ", 23}, {"IS", 26}, {"IT", 27}, {"JO", 30},
+	{"KW", 30}, {"KZ", 20}, {"LB", 28}, {"LC", 32}, {"LI", 21}, {"LT", 20}, {"LU", 20},
+	{"LV", 21}, {"LY", 25}, {"MC", 27}, {"MD", 24}, {"ME", 22}, {"MK", 19}, {"MN", 20},
+	{"MR", 27}, {"MT", 31}, {"MU", 30}, {"NI", 28}, {"NL", 18}, {"NO", 15}, {"OM", 23},
+	{"PK", 24}, {"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22},
+	{"RU", 33}, {"SA", 24}, {"SC", 31}, {"SD", 18}, {"SE", 24}, {"SI", 19}, {"SK", 24},
+	{"SM", 27}, {"SO", 23}, {"ST", 25}, {"SV", 28}, {"TL", 23}, {"TN", 24}, {"TR", 26},
+	{"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20}, {"YE", 30},
 };
 
 bool lw_val_iban(const char *v, size_t n)
@@ -279,7 +264,7 @@ bool lw_val_us_ssn(const char *v, size_t n)
 	/* Numbers the SSA never issued but that circulate: the Woolworth wallet
 	 * card, the 1940s advertisement, a Social Security Board pamphlet, and
 	 * the sequence everyone types as an example. */
-	static const char *const fakes[] = { "078051120", "219099999", "457555462", "123456789" };
+	static const char *const fakes[] = {"078051120", "219099999", "457555462", "123456789"};
 	char d[10];
 	unsigned area, group, serial;
 	size_t k = 0;
@@ -396,7 +381,7 @@ bool lw_val_jwt(const char *v, size_t n)
 
 struct groups {
 	unsigned len[24];
-	char sep[24]; /* separator before group i (0 for the first) */
+	char sep[24];	/* separator before group i (0 for the first) */
 	size_t end[24]; /* offset after group i */
 	size_t n;
 	unsigned digits;
@@ -497,7 +482,7 @@ static bool looks_like_ip_or_version(const struct groups *g)
 	for (size_t i = 0; i < g->n; i++)
 		if (g->len[i] <= 2)
 			return true; /* 1.2.3, 10.0.0.12, 2.5.40 */
-	return g->n == 4;         /* 192.168.100.200 */
+	return g->n == 4;	     /* 192.168.100.200 */
 }
 
 static bool sequential(const char *d, size_t n)
@@ -565,10 +550,11 @@ bool lw_val_phone(const char *v, size_t *np)
 
 bool lw_val_doc_domain(const char *d, size_t n)
 {
-	static const char *const exact[] = { "example.com", "example.net", "example.org",
-					     "localhost" };
-	static const char *const suffix[] = { ".example.com", ".example.net", ".example.org",
-					      ".example", ".test", ".invalid", ".localhost" };
+	static const char *const exact[] = {"example.com", "example.net", "example.org",
+					    "localhost"};
+	static const char *const suffix[] = {".example.com", ".example.net", ".example.org",
+					     ".example",     ".test",	     ".invalid",
+					     ".localhost"};
 
 	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
 		if (ci_equal(d, n, exact[i]))
@@ -587,13 +573,13 @@ bool lw_val_doc_domain(const char *d, size_t n)
 static bool file_extension(const char *t, size_t n)
 {
 	static const char *const ext[] = {
-		"png",  "jpg",  "jpeg", "gif",  "svg",  "webp", "bmp",  "ico",  "tif", "tiff",
-		"js",   "mjs",  "cjs",  "ts",   "tsx",  "jsx",  "css",  "scss", "less", "map",
-		"json", "xml",  "html", "htm",  "txt",  "md",   "pdf",  "zip",  "gz",  "tgz",
-		"tar",  "exe",  "dll",  "so",   "py",   "rb",   "go",   "rs",   "java", "class",
-		"jar",  "vue",  "yaml", "yml",  "toml", "ini",  "cfg",  "conf", "log", "lock",
-		"sh",   "bat",  "php",  "aspx", "jsp",  "swift", "kt",  "cpp",  "hpp", "csv",
-		"wasm", "woff", "woff2", "ttf", "otf",  "mp3",  "mp4",  "mov",  "avi", "webm",
+		"png",	"jpg",	"jpeg",	 "gif",	 "svg",	 "webp",  "bmp", "ico",	 "tif",	 "tiff",
+		"js",	"mjs",	"cjs",	 "ts",	 "tsx",	 "jsx",	  "css", "scss", "less", "map",
+		"json", "xml",	"html",	 "htm",	 "txt",	 "md",	  "pdf", "zip",	 "gz",	 "tgz",
+		"tar",	"exe",	"dll",	 "so",	 "py",	 "rb",	  "go",	 "rs",	 "java", "class",
+		"jar",	"vue",	"yaml",	 "yml",	 "toml", "ini",	  "cfg", "conf", "log",	 "lock",
+		"sh",	"bat",	"php",	 "aspx", "jsp",	 "swift", "kt",	 "cpp",	 "hpp",	 "csv",
+		"wasm", "woff", "woff2", "ttf",	 "otf",	 "mp3",	  "mp4", "mov",	 "avi",	 "webm",
 	};
 
 	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
@@ -647,9 +633,9 @@ bool lw_val_email(const char *v, size_t n)
 
 bool lw_val_url_password(const char *v, size_t n)
 {
-	static const char *const words[] = { "password", "passwd", "pass", "pwd", "secret",
-					     "changeme", "changeit", "user", "username", "pw",
-					     "token", "redacted", "hidden", "none", "null" };
+	static const char *const words[] = {"password", "passwd",   "pass",   "pwd",	  "secret",
+					    "changeme", "changeit", "user",   "username", "pw",
+					    "token",	"redacted", "hidden", "none",	  "null"};
 	const char *sch = NULL, *colon, *at, *host;
 	size_t ul, pl, hl;
 
@@ -704,34 +690,52 @@ bool lw_val_mixed_chars(const char *v, size_t n)
 	return lo + up + dg >= 2;
 }
 
+/* log2 of x >= 1 without libm (the binary does not link it): the binary
+ * exponent, then ln of the mantissa m in [1, 2) from the atanh series
+ * ln m = 2 (z + z^3/3 + z^5/5 + ...), z = (m - 1) / (m + 1) <= 1/3. */
+static double log2_pos(double x)
+{
+	double z, z2, term, sum = 0;
+	int e = 0;
+
+	while (x >= 2) {
+		x /= 2;
+		e++;
+	}
+	z = (x - 1) / (x + 1);
+	z2 = z * z;
+	term = z;
+	for (int k = 1; k < 40; k += 2) {
+		sum += term / k;
+		term *= z2;
+	}
+	return e + 2 * sum / 0.69314718055994530942;
+}
+
 double lw_val_entropy(const char *v, size_t n)
 {
-	unsigned cnt[256] = { 0 };
+	unsigned cnt[256] = {0};
 	double h = 0;
 
 	if (!n)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		cnt[(unsigned char)v[i]]++;
-	for (size_t i = 0; i < 256; i++) {
-		double p;
-
-		if (!cnt[i])
-			continue;
-		p = (double)cnt[i] / (double)n;
-		h -= p * log2(p);
-	}
-	return h;
+	/* H = log2 n - (1/n) sum c log2 c */
+	for (size_t i = 0; i < 256; i++)
+		if (cnt[i] > 1)
+			h += cnt[i] * log2_pos((double)cnt[i]);
+	return log2_pos((double)n) - h / (double)n;
 }
 
 bool lw_val_placeholder(const char *v, size_t n)
 {
 	static const char *const markers[] = {
-		"example", "sample", "placeholder", "redacted", "dummy", "your", "xxxx",
-		"****",    "...",    "<",           ">",        "{{",    "${",   "changeme",
-		"replace", "insert", "fake",
+		"example", "sample",   "placeholder", "redacted", "dummy", "your",
+		"xxxx",	   "****",     "...",	      "<",	  ">",	   "{{",
+		"${",	   "changeme", "replace",     "insert",	  "fake",
 	};
-	unsigned cnt[256] = { 0 }, distinct = 0, top = 0;
+	unsigned cnt[256] = {0}, distinct = 0, top = 0;
 	size_t steps = 0;
 
 	if (!n)
@@ -777,7 +781,8 @@ bool lw_val_private_key(const char *text, size_t n, size_t s, size_t *e)
 
 		/* one line */
 		while (i < lim && text[i] != '\n' && text[i] != '\r' &&
-		       !(text[i] == '\\' && i + 1 < lim && (text[i + 1] == 'n' || text[i + 1] == 'r')))
+		       !(text[i] == '\\' && i + 1 < lim &&
+			 (text[i + 1] == 'n' || text[i + 1] == 'r')))
 			i++;
 		le = i;
 		if (i < lim)

@@ -82,7 +82,7 @@ bool lw_yval_enum(struct lw_ydoc *y, yaml_node_t *n, const char *key, const char
 		  size_t nnames, int *out)
 {
 	const char *s = lw_ydoc_str(y, n, key);
-	struct lw_buf b = { 0 };
+	struct lw_buf b = {0};
 
 	if (!s)
 		return false;
