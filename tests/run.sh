@@ -9,15 +9,16 @@ failed=0
 log=$(mktemp -d /tmp/leakwatch-tests.XXXXXX)
 trap 'rm -rf "$log"' EXIT
 
-# cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)"
+# cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)" per group
 run_cmocka() {
 	local name=$1
 	shift
 	local out="$log/$name.out" p f
 	"$@" >"$out" 2>&1
 	local rc=$?
-	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -1)
-	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -1)
+	# one line per group: a binary may run several groups
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | awk '{n += $1} END {print n + 0}')
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | awk '{n += $1} END {print n + 0}')
 	p=${p:-0}
 	f=${f:-0}
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi # crashed before its summary
