@@ -11,7 +11,7 @@ import gzip
 import json
 import os
 import random
-import shutil
+import time
 
 import lwtest as lw
 from lwtest import check, test
@@ -254,7 +254,6 @@ def alerts_node_http2_interleaved_streams(t):
     check(p.json_out().get("ok"), "node http2 client failed: %s" % p.out_lines)
     check(len([r for r in read_log(log) if r["req_id"].startswith("node-h2")]) == 4, "server saw != 4 streams")
     als = wait_alerts(a, p.pid, n=2)
-    import time
     time.sleep(1.0)  # a third (wrong) alert would show up by now
     als = alerts(a.snapshot(), p.pid)
     check(len(als) == 2, "expected 2 alerts (2 of 4 streams carry PII), got %d: %s"

@@ -132,15 +132,17 @@ static void scan_bytes(struct scan *s, const char *data, size_t n)
 	{
 		struct lw_buf body = { 0 };
 		struct lw_prompt p;
-		const char *enc = n >= 2 && (unsigned char)data[0] == 0x1f &&
-						  (unsigned char)data[1] == 0x8b
-					  ? "gzip"
-					  : "";
+		bool gz = n >= 2 && (unsigned char)data[0] == 0x1f && (unsigned char)data[1] == 0x8b;
 
-		if (lw_inflate(enc, data, n, &s->lim.inflate, &body) != LW_INFLATE_OK)
-			s->incomplete = true;
+		/* only a gzip file needs a decoded copy: the rest is read in place */
+		if (gz) {
+			if (lw_inflate("gzip", data, n, &s->lim.inflate, &body) != LW_INFLATE_OK)
+				s->incomplete = true;
+			data = body.p ? body.p : "";
+			n = body.len;
+		}
 		lw_prompt_init(&p);
-		lw_prompt_extract(&p, "", "", body.p ? body.p : "", body.len, s->lim.max_text);
+		lw_prompt_extract(&p, "", "", data, n, s->lim.max_text);
 		s->incomplete |= p.limited;
 		classify_text(s, &p);
 		lw_prompt_free(&p);
