@@ -30,6 +30,7 @@ static const char *const val_names[LW_VAL__N] = {
 	"phone", "email",	"private_key", "url_password", "mixed_chars",
 };
 static const char *const token_names[LW_TOKEN__N] = {"none", "email", "word", "digits"};
+static const char *const mode_names[] = {"enforce", "monitor"};
 
 const char *lw_severity_str(enum lw_severity s)
 {
@@ -213,6 +214,8 @@ enum {
 	RK_MIN_COUNT,
 	RK_MIN_DIGITS,
 	RK_MARGIN,
+	RK_MODE,
+	RK_KERNEL,
 	RK_N
 };
 
@@ -221,7 +224,7 @@ static const char *const rule_keys[RK_N] = {
 	"pattern",	"caseless",   "trigger",     "context",	  "validate",	    "min_entropy",
 	"min_length",	"max_length", "boundary",    "allow",	  "allow_contains", "allow_regex",
 	"placeholders", "prefixes",   "mask",	     "normalize", "priority",	    "min_count",
-	"min_digits",	"margin",
+	"min_digits",	"margin",     "mode",	     "kernel",
 };
 
 enum { CK_WORDS, CK_WINDOW, CK_REQUIRED, CK_ASSIGN, CK_N };
@@ -305,6 +308,39 @@ static bool parse_enum(struct lw_ydoc *y, yaml_node_t *n, const char *key, const
 		       size_t nnames, int *out)
 {
 	return lw_yval_enum(y, n, key, names, nnames, out);
+}
+
+/* `mode: enforce | monitor` (rules and lists). */
+static bool parse_mode(struct lw_ydoc *y, yaml_node_t *n, bool *monitor)
+{
+	int e;
+
+	if (!parse_enum(y, n, "mode", mode_names, 2, &e))
+		return false;
+	*monitor = e == 1;
+	return true;
+}
+
+/* `kernel: auto | false` (rules and lists). There is no `true`: whether the
+ * kernel can decide a rule depends on its pattern and checks (kmatch.h), so
+ * a rule can be kept out of the kernel but never forced into it. */
+static bool parse_kernel(struct lw_ydoc *y, yaml_node_t *n, bool *no_kernel)
+{
+	if (n->type == YAML_SCALAR_NODE) {
+		const char *v = (const char *)n->data.scalar.value;
+
+		if (!strcmp(v, "auto")) {
+			*no_kernel = false;
+			return true;
+		}
+		if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+		    (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "FALSE"))) {
+			*no_kernel = true;
+			return true;
+		}
+	}
+	lw_ydoc_err(y, n, "kernel: expected auto or false");
+	return false;
 }
 
 /* Applies the keys given in v to r. Returns false on any error. */
@@ -452,6 +488,10 @@ static bool apply_rule_keys(struct lw_ydoc *y, yaml_node_t **v, struct lw_rule *
 		ok &= lw_yval_u32(y, v[RK_MIN_DIGITS], "min_digits", 1, 64, &r->min_digits);
 	if (v[RK_MARGIN])
 		ok &= lw_yval_u32(y, v[RK_MARGIN], "margin", 1, 64, &r->margin);
+	if (v[RK_MODE])
+		ok &= parse_mode(y, v[RK_MODE], &r->monitor);
+	if (v[RK_KERNEL])
+		ok &= parse_kernel(y, v[RK_KERNEL], &r->no_kernel);
 	return ok;
 }
 
@@ -584,12 +624,14 @@ enum {
 	LK_VALUES,
 	LK_SHA256,
 	LK_MIN_COUNT,
+	LK_MODE,
+	LK_KERNEL,
 	LK_N
 };
 
-static const char *const list_keys[LK_N] = {"id",	"type",	  "description", "enabled",
-					    "severity", "action", "normalize",	 "token",
-					    "values",	"sha256", "min_count"};
+static const char *const list_keys[LK_N] = {
+	"id",	 "type",   "description", "enabled",   "severity", "action", "normalize",
+	"token", "values", "sha256",	  "min_count", "mode",	   "kernel"};
 
 static bool list_norm_fits(enum lw_token_kind t, enum lw_norm n)
 {
@@ -800,6 +842,10 @@ static void parse_list(struct rload *ld, struct lw_ydoc *y, yaml_node_t *item)
 	}
 	if (v[LK_MIN_COUNT])
 		ok &= lw_yval_u32(y, v[LK_MIN_COUNT], "min_count", 1, 1000000, &l.min_count);
+	if (v[LK_MODE])
+		ok &= parse_mode(y, v[LK_MODE], &l.monitor);
+	if (v[LK_KERNEL])
+		ok &= parse_kernel(y, v[LK_KERNEL], &l.no_kernel);
 	if (!ok)
 		goto out;
 	/* digits are only ever found as tokens; the token kind implies its

@@ -128,6 +128,14 @@ struct lw_rule {
 	uint32_t min_count;
 	enum lw_severity severity;
 	enum lw_action action; /* LW_ACT_OFF when disabled (`enabled: false`) */
+	/* `mode: monitor`: a block rule being rolled out. Its findings are only
+	 * reported as would_block, even under an enforcing policy, until the
+	 * operator has seen what it would have stopped. */
+	bool monitor;
+	/* `kernel: false`: never part of the in-kernel matcher (kmatch.h), so
+	 * a block is only ever decided by this classifier, after the write.
+	 * For rules whose kernel form would be too loose for someone's traffic. */
+	bool no_kernel;
 	bool builtin;
 	char *file; /* where it was defined, then last overridden */
 	int line;
@@ -139,6 +147,8 @@ struct lw_list {
 	char *id, *type, *description;
 	enum lw_severity severity;
 	enum lw_action action;
+	bool monitor;	/* `mode: monitor`, as for rules */
+	bool no_kernel; /* `kernel: false`, as for rules */
 	enum lw_norm normalize;
 	/* LW_TOKEN_NONE: values are literals in the database. Otherwise values
 	 * (normalised) and digests are looked up for every token of this kind. */
