@@ -4,7 +4,7 @@
 #   make run        install what is missing, build, run the agent (root)
 #   make test       install what is missing, build, run every test (root)
 #   make deps       install build and test dependencies (Debian 12, root)
-#   make bench      classifier, capture and gate benchmarks (tools/), root
+#   make bench      classifier, capture, gate and blocking benchmarks (tools/), root
 #   make asan       unit tests under AddressSanitizer + UBSan
 #   make fuzz       libFuzzer targets (clang), short run of each
 #   make format     clang-format the C sources
@@ -144,5 +144,6 @@ _bench: _deps
 	tools/bench-classify.sh
 	tools/bench-capture.sh
 	tools/bench-gates.sh
+	tools/bench-block.sh
 
 -include $(USER_OBJS:.o=.d) $(UNIT_BINS:=.d)

@@ -15,6 +15,8 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "leakwatch.h"
+#include "lwgates.h"
+#include "lwmatch.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -60,6 +62,14 @@ struct conn_state {
 	__u32 seq[2];
 	__s32 fd;
 	__u32 target;
+	__u32 kgen;	/* matcher table the state belongs to */
+	__u16 kstate;	/* matcher state after the last egress write */
+	__u16 poisoned; /* 0, or the policy index + 1 of a content verdict */
+	/* a verdict taken before the socket was known: confirmed (or dropped,
+	 * when the socket is no watched provider socket) once it is */
+	__u8 kpending;
+	__u8 krule; /* kernel rule index, or LW_VERDICT_CANCEL */
+	__u32 kseq, kend;
 	struct lw_addr dst;
 	struct lw_addr src;
 	char sni[LW_SNI_LEN];
@@ -82,6 +92,7 @@ struct call_args {
 	__u32 target;
 	__u8 func;
 	__u8 egress;
+	__u8 blocked; /* refused by a content verdict: captured even if it fails */
 };
 
 /* Threads currently inside a hooked SSL read/write call. */
@@ -100,6 +111,58 @@ struct {
 	__type(key, __u64);
 	__type(value, struct conn_key);
 } unbound SEC(".maps");
+
+/* ---- shared with bpf/gates.bpf.c -----------------------------------------
+ * The agent hands this object the gates' maps (bpf_map__reuse_fd): the policy
+ * of each process and cgroup, and `denied`, the sockets whose writes sk_msg
+ * drops. Without the gates (trace) they stay empty and nothing is refused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u32);
+} cgroup_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} pid_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct lwg_sock_key);
+	__type(value, __u32);
+} denied SEC(".maps");
+
+/* Provider sockets of enforcing services (gates: after their ClientHello
+ * passed). Content verdicts apply to these only: a service's other TLS
+ * traffic (its database, its payment processor) is never walked or refused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct lwg_sock_key);
+	__type(value, __u32);
+} watched SEC(".maps");
+
+/* The matcher table (bpf/lwmatch.h), swapped whole by user space. Sizes
+ * rather than BTF types: clang emits only a forward declaration of a struct
+ * reached through an inner map definition. */
+struct kmatch_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct lwm_table));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct kmatch_table);
+} kmatch SEC(".maps");
 
 /* Library files user space has already examined (hooked or not). */
 struct {
@@ -120,7 +183,7 @@ static __always_inline void stat_add(__u32 idx, __u64 v)
 static __always_inline __u64 wake_flags(void)
 {
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-									      : BPF_RB_NO_WAKEUP;
+									     : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline void rec_head(struct lw_rec *h, __u32 type)
@@ -136,7 +199,7 @@ static __always_inline void rec_head(struct lw_rec *h, __u32 type)
 
 static struct conn_state *conn_get(__u32 pid, __u64 ssl, __u32 target)
 {
-	struct conn_key k = { .pid = pid, .ssl = ssl };
+	struct conn_key k = {.pid = pid, .ssl = ssl};
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &k);
 	struct conn_state init = {};
 
@@ -210,8 +273,9 @@ static bool sock_addrs(__u32 fd, struct lw_addr *dst, struct lw_addr *src)
 		__builtin_memcpy(dst->addr, &d, 4);
 		__builtin_memcpy(src->addr, &s, 4);
 	} else {
-		BPF_CORE_READ_INTO(dst->addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(src->addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		/* the whole 16 bytes: BPF_CORE_READ_INTO would read sizeof(*addr) = 1 */
+		bpf_core_read(dst->addr, sizeof(dst->addr), &sk->__sk_common.skc_v6_daddr);
+		bpf_core_read(src->addr, sizeof(src->addr), &sk->__sk_common.skc_v6_rcv_saddr);
 	}
 	return true;
 }
@@ -247,6 +311,7 @@ struct emit_ctx {
 	__u32 target;
 	__u8 dir;
 	__u8 func;
+	__u8 xflags;
 	char comm[LW_COMM_LEN];
 };
 
@@ -254,25 +319,25 @@ struct emit_ctx {
  * at `off`. bpf_dynptr_data() only hands out constant-size slices, so the
  * length is cut into its power-of-two parts: exact reservation, no scratch
  * buffer shared between tasks. Returns false on a fault. */
-#define COPY_PART(bit)                                                        \
-	if (n & (1u << (bit))) {                                              \
-		void *p = bpf_dynptr_data(dp, off, 1u << (bit));              \
-		if (!p)                                                       \
-			return false;                                         \
-		if (bpf_probe_read_user(p, 1u << (bit), (void *)src))         \
-			ok = false;                                           \
-		off += 1u << (bit);                                           \
-		src += 1u << (bit);                                           \
+#define COPY_PART(bit)                                                                             \
+	if (n & (1u << (bit))) {                                                                   \
+		void *p = bpf_dynptr_data(dp, off, 1u << (bit));                                   \
+		if (!p)                                                                            \
+			return false;                                                              \
+		if (bpf_probe_read_user(p, 1u << (bit), (void *)src))                              \
+			ok = false;                                                                \
+		off += 1u << (bit);                                                                \
+		src += 1u << (bit);                                                                \
 	}
 
 static __always_inline bool copy_user(struct bpf_dynptr *dp, __u32 off, __u64 src, __u32 n)
 {
 	bool ok = true;
 
-	COPY_PART(14) COPY_PART(13) COPY_PART(12) COPY_PART(11) COPY_PART(10)
-	COPY_PART(9) COPY_PART(8) COPY_PART(7) COPY_PART(6) COPY_PART(5)
-	COPY_PART(4) COPY_PART(3) COPY_PART(2) COPY_PART(1) COPY_PART(0)
-	return ok;
+	COPY_PART(14)
+	COPY_PART(13) COPY_PART(12) COPY_PART(11) COPY_PART(10) COPY_PART(9) COPY_PART(8)
+		COPY_PART(7) COPY_PART(6) COPY_PART(5) COPY_PART(4) COPY_PART(3) COPY_PART(2)
+			COPY_PART(1) COPY_PART(0) return ok;
 }
 
 static long emit_chunk(__u32 i, void *arg)
@@ -316,7 +381,7 @@ static long emit_chunk(__u32 i, void *arg)
 	h->func = e->func;
 	h->_pad = 0;
 	h->flags = (off == 0 ? LW_F_FIRST : 0) | (off + n >= e->cap ? LW_F_LAST : 0) |
-		   (e->cap < e->total ? LW_F_TRUNCATED : 0);
+		   (e->cap < e->total ? LW_F_TRUNCATED : 0) | e->xflags;
 	__builtin_memcpy(h->comm, e->comm, sizeof(h->comm));
 	if (!copy_user(&dp, sizeof(*h), e->buf + off, n))
 		stat_add(LW_ST_COPY_FAULTS, 1);
@@ -325,7 +390,7 @@ static long emit_chunk(__u32 i, void *arg)
 	return 0;
 }
 
-static void capture(struct call_args *a, __u64 pid_tgid, __u64 len)
+static void capture(struct call_args *a, __u64 pid_tgid, __u64 len, __u8 xflags)
 {
 	struct conn_state *c;
 	struct emit_ctx e = {};
@@ -347,6 +412,7 @@ static void capture(struct call_args *a, __u64 pid_tgid, __u64 len)
 	e.cap = len < capture_max ? len : capture_max;
 	e.target = a->target;
 	e.func = a->func;
+	e.xflags = xflags;
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	stat_add(LW_ST_MSGS, 1);
 	stat_add(LW_ST_BYTES, len);
@@ -360,10 +426,444 @@ static void capture(struct call_args *a, __u64 pid_tgid, __u64 len)
 	/* A memory BIO (node) wrote nothing to the socket yet: the thread's
 	 * next egress syscall tells which socket this connection is. */
 	if (a->egress && c->fd < 0) {
-		struct conn_key k = { .pid = pid_tgid >> 32, .ssl = a->ssl };
+		struct conn_key k = {.pid = pid_tgid >> 32, .ssl = a->ssl};
 
 		bpf_map_update_elem(&unbound, &pid_tgid, &k, BPF_ANY);
 	}
+}
+
+/* ---- content verdicts: the in-kernel matcher ----------------------------
+ * Before SSL_write encrypts, the plaintext is walked through the matcher
+ * table (bpf/lwmatch.h). A match of a rule the writer's policy enforces
+ * poisons the connection: its socket goes into `denied`, so sk_msg drops the
+ * write that carries this plaintext's ciphertext and every later one. When
+ * the socket is not known yet (the first write of a connection whose fd the
+ * library never named), the syscall that writes the ciphertext names it and
+ * on_sock_syscall() poisons it before sk_msg runs. */
+
+#define KBLK 4096 /* bytes read from the caller per block */
+#define KSTEP 64  /* bytes per callback and stream, bounded for the verifier */
+#define KSTREAMS 4
+
+/* One walk. It lives in a per-CPU map, not on the stack: the verifier then
+ * sees the same state at every bpf_loop iteration and checks each callback
+ * once. Uprobe programs do not nest on a CPU, so one slot per CPU is enough.
+ *
+ * A DFA walk is one chain of dependent loads, a few ns per byte. A block is
+ * therefore cut in KSTREAMS pieces walked side by side (independent chains
+ * the CPU overlaps). Stream 0 continues from the carried state; stream k
+ * starts from state 0 `resync` bytes before its piece: every kernel pattern
+ * is at most that long, so by the start of its piece it is in the state a
+ * walk from the start would be in (the accepts it sees before are stream
+ * k-1's to report). The last stream's final state is carried on. */
+struct kwalk {
+	__u64 ubuf;
+	__u32 len;	      /* bytes to walk */
+	__u32 pol;	      /* policy index of the writer, < LWG_MAX_POLICIES */
+	__u32 end;	      /* offset of the match's last byte */
+	__s32 rule;	      /* matched kernel rule, -1 */
+	__u32 boff;	      /* the block in buf: its offset in the caller's buffer */
+	__u32 pos[KSTREAMS];  /* next byte of each stream, in the block */
+	__u32 stop[KSTREAMS]; /* where it ends */
+	__u32 from[KSTREAMS]; /* accepts before this belong to another stream */
+	__u32 st[KSTREAMS];
+	__u16 state; /* carried from block to block, write to write */
+	__u8 fault;
+};
+
+struct kscratch {
+	struct kwalk w;
+	__u8 buf[KBLK];
+	__u8 win[LWM_ENT_MAX];
+	__u8 cnt[256];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kscratch);
+} kscratch SEC(".maps");
+
+static __always_inline struct lwm_table *ktable(void)
+{
+	__u32 zero = 0;
+	void *inner = bpf_map_lookup_elem(&kmatch, &zero);
+
+	return inner ? bpf_map_lookup_elem(inner, &zero) : NULL;
+}
+
+static __always_inline struct kscratch *kscratch_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&kscratch, &zero);
+}
+
+/* The policy of the calling task, as bpf/gates.bpf.c decides it. */
+static __always_inline __u32 current_policy(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 cg = bpf_get_current_cgroup_id();
+	__u32 *p = bpf_map_lookup_elem(&pid_policy, &tgid);
+
+	if (p)
+		return *p;
+	p = bpf_map_lookup_elem(&cgroup_policy, &cg);
+	return p ? *p : 0;
+}
+
+/* The entropy check of rule `rule` over the bytes of the caller's buffer
+ * ending at ubuf+end. A global function: verified once, not once per
+ * place of the walk that calls it. 1: passes (or cannot be checked: the
+ * match began in an earlier write), 0: too regular to be a key. */
+__noinline int lw_kmatch_entropy_ok(__u32 rule, __u64 ubuf, __u32 end)
+{
+	struct lwm_table *t = ktable();
+	struct kscratch *s = kscratch_get();
+	__u32 n, sum = 0;
+
+	if (!t || !s || rule >= LWM_MAX_RULES)
+		return 1;
+	n = t->rules[rule].ent_len;
+	if (n == 0 || n > LWM_ENT_MAX || end + 1 < n)
+		return 1;
+	if (bpf_probe_read_user(s->win, n, (void *)(ubuf + end + 1 - n)))
+		return 1;
+	/* Both loops run all LWM_ENT_MAX positions without a branch, so the
+	 * verifier walks one path (a break at n would give it one per n).
+	 * Counting adds 1 for i < n only ((i - n) >> 31 is 1 then). The sum
+	 * takes each distinct value once: the first of its bytes adds its
+	 * count's share and clears it, later ones add clog[0] = 0; bytes past
+	 * n (left over from an earlier check) find their count 0 unless the
+	 * value also occurs before n, where it was added. Every count is zero
+	 * again afterwards. (count <= n <= LWM_ENT_MAX: the verifier only
+	 * needs the read to stay inside the table.) */
+	for (__u32 i = 0; i < LWM_ENT_MAX; i++)
+		s->cnt[s->win[i]] += (i - n) >> 31;
+	for (__u32 i = 0; i < LWM_ENT_MAX; i++) {
+		__u8 b = s->win[i];
+
+		sum += t->clog[s->cnt[b]];
+		s->cnt[b] = 0;
+	}
+	return sum <= t->rules[rule].ent_max_sum;
+}
+
+/* Stream k reached an accepting state at byte pos-1 of the block: a match
+ * of a rule this policy enforces whose entropy check passes ends the walk. */
+static __always_inline bool kaccept(struct lwm_table *t, struct kscratch *s, __u32 k, __u32 state,
+				    __u32 pos)
+{
+	__u32 r = t->accept[state & LWM_STATE_MASK], word, pol;
+
+	k &= KSTREAMS - 1;
+	if (r == 0 || r > LWM_MAX_RULES || pos - 1 < s->w.from[k])
+		return false;
+	word = (r - 1) >> 6;
+	pol = s->w.pol;
+	/* clang drops masks it can prove redundant; the verifier cannot follow
+	 * its proof: mask after a barrier */
+	asm volatile("" : "+r"(word), "+r"(pol));
+	word &= LWM_RULE_WORDS - 1;
+	pol &= LWG_MAX_POLICIES - 1;
+	r = (r - 1) & (LWM_MAX_RULES - 1);
+	/* a rule this policy does not enforce: keep looking */
+	if (!(t->enforce[pol][word] & (1ULL << (r & 63))))
+		return false;
+	if (!lw_kmatch_entropy_ok(r, s->w.ubuf, s->w.boff + pos - 1))
+		return false;
+	s = kscratch_get(); /* the call may have moved nothing, but look again */
+	if (!s)
+		return false;
+	s->w.rule = r;
+	s->w.end = s->w.boff + pos - 1;
+	return true;
+}
+
+#define KNEXT(st, off) (st) = t->trans[(((st)&LWM_STATE_MASK) << 8) | s->buf[(off) & (KBLK - 1)]]
+
+/* One callback: KSTEP bytes of every stream side by side while each has
+ * that many left (one branch per byte: the accept test), else KSTEP bytes
+ * of the first unfinished stream. Stops early at an accepting state; its
+ * checks run outside the byte loops. */
+static long kwalk_step(__u32 i, void *arg)
+{
+	struct lwm_table *t = ktable();
+	struct kscratch *s = kscratch_get();
+	__u32 s0, s1, s2, s3, p0, p1, p2, p3, k, j, pos, stop, state;
+	int hit = -1;
+
+	if (!t || !s)
+		return 1;
+	p0 = s->w.pos[0];
+	p1 = s->w.pos[1];
+	p2 = s->w.pos[2];
+	p3 = s->w.pos[3];
+	if (s->w.stop[0] - p0 >= KSTEP && s->w.stop[1] - p1 >= KSTEP &&
+	    s->w.stop[2] - p2 >= KSTEP && s->w.stop[3] - p3 >= KSTEP && p0 < s->w.stop[0] &&
+	    p1 < s->w.stop[1] && p2 < s->w.stop[2] && p3 < s->w.stop[3]) {
+		s0 = s->w.st[0];
+		s1 = s->w.st[1];
+		s2 = s->w.st[2];
+		s3 = s->w.st[3];
+		for (j = 0; j < KSTEP; j++) {
+			KNEXT(s0, p0 + j);
+			if (s0 & LWM_ACCEPT) {
+				hit = 0;
+				break;
+			}
+			KNEXT(s1, p1 + j);
+			if (s1 & LWM_ACCEPT) {
+				hit = 1;
+				break;
+			}
+			KNEXT(s2, p2 + j);
+			if (s2 & LWM_ACCEPT) {
+				hit = 2;
+				break;
+			}
+			KNEXT(s3, p3 + j);
+			if (s3 & LWM_ACCEPT) {
+				hit = 3;
+				break;
+			}
+		}
+		/* in the round of a hit, the streams before it moved one more */
+		s->w.pos[0] = p0 + j + (hit >= 0);
+		s->w.pos[1] = p1 + j + (hit >= 1);
+		s->w.pos[2] = p2 + j + (hit >= 2);
+		s->w.pos[3] = p3 + j + (hit >= 3);
+		s->w.st[0] = s0;
+		s->w.st[1] = s1;
+		s->w.st[2] = s2;
+		s->w.st[3] = s3;
+		if (hit < 0)
+			return 0;
+		k = hit & (KSTREAMS - 1);
+		return kaccept(t, s, k, s->w.st[k], s->w.pos[k]) ? 1 : 0;
+	}
+	/* the tails: one stream at a time */
+	for (k = 0; k < KSTREAMS; k++)
+		if (s->w.pos[k] < s->w.stop[k])
+			break;
+	if (k >= KSTREAMS)
+		return 1;
+	pos = s->w.pos[k];
+	stop = s->w.stop[k];
+	state = s->w.st[k];
+	for (j = 0; j < KSTEP; j++) {
+		if (pos >= stop)
+			break;
+		KNEXT(state, pos);
+		pos++;
+		if (state & LWM_ACCEPT) {
+			hit = k;
+			break;
+		}
+	}
+	s->w.pos[k] = pos;
+	s->w.st[k] = state;
+	if (hit >= 0 && kaccept(t, s, k, state, pos))
+		return 1;
+	return 0;
+}
+
+static long kwalk_block(__u32 i, void *arg)
+{
+	struct lwm_table *t = ktable();
+	struct kscratch *s = kscratch_get();
+	__u32 off = i * KBLK, n, q, L;
+
+	if (!t || !s || off >= s->w.len)
+		return 1;
+	n = s->w.len - off;
+	if (n > KBLK)
+		n = KBLK;
+	if (bpf_probe_read_user(s->buf, n, (void *)(s->w.ubuf + off))) {
+		s->w.fault = 1; /* not resident: the rest goes unwalked */
+		return 1;
+	}
+	s->w.boff = off;
+	L = t->resync;
+	q = n / KSTREAMS;
+	for (int k = 0; k < KSTREAMS; k++) {
+		s->w.pos[k] = 0;
+		s->w.stop[k] = 0;
+		s->w.from[k] = 0;
+		s->w.st[k] = 0;
+	}
+	if (L && L <= 512 && q >= 2 * L) {
+		/* stream 0 also covers stream 1's warm-up, so that all run
+		 * about as long; the last one takes the remainder */
+		for (int k = 0; k < KSTREAMS; k++) {
+			s->w.pos[k] = k ? k * q - L : 0;
+			s->w.from[k] = k * q;
+			s->w.stop[k] = k == KSTREAMS - 1 ? n : (k + 1) * q + (k ? 0 : L);
+		}
+		s->w.st[0] = s->w.state;
+	} else {
+		/* one stream; the others end where they start */
+		s->w.stop[KSTREAMS - 1] = n;
+		s->w.st[KSTREAMS - 1] = s->w.state;
+	}
+	/* one callback per KSTEP bytes (more when states accept for rules this
+	 * policy does not enforce): the callback ends the loop when all is done */
+	bpf_loop(KBLK, kwalk_step, NULL, 0);
+	s = kscratch_get();
+	if (!s)
+		return 1;
+	s->w.state = s->w.st[KSTREAMS - 1];
+	return s->w.rule >= 0 ? 1 : 0;
+}
+
+static bool policy_enforces_any(struct lwm_table *t, __u32 pol)
+{
+	pol &= LWG_MAX_POLICIES - 1;
+	for (int i = 0; i < LWM_RULE_WORDS; i++)
+		if (t->enforce[pol][i])
+			return true;
+	return false;
+}
+
+/* The connection's socket as sk_msg and sockops key it. False while the
+ * socket is not known. */
+static bool conn_sock_key(struct conn_state *c, struct lwg_sock_key *k)
+{
+	if (c->fd < 0 || !c->dst.port)
+		return false;
+	__builtin_memset(k, 0, sizeof(*k));
+	k->family = c->dst.family;
+	k->lport = c->src.port;
+	k->rport = bpf_htonl(c->dst.port);
+	if (k->family == AF_INET) {
+		__builtin_memcpy(k->laddr, c->src.addr, 4);
+		__builtin_memcpy(k->raddr, c->dst.addr, 4);
+	} else {
+		__builtin_memcpy(k->laddr, c->src.addr, 16);
+		__builtin_memcpy(k->raddr, c->dst.addr, 16);
+	}
+	return true;
+}
+
+static void emit_verdict(struct conn_state *c, __u32 gen, __u32 pol, bool sock_known)
+{
+	struct lw_verdict_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+	if (!r) {
+		stat_add(LW_ST_META_DROPS, 1);
+		return;
+	}
+	rec_head(&r->h, LW_REC_VERDICT);
+	r->conn_id = c->conn_id;
+	r->cgroup_id = bpf_get_current_cgroup_id();
+	r->seq = c->kseq;
+	r->rule = c->krule;
+	r->gen = gen;
+	r->policy = pol;
+	r->end = c->kend;
+	r->sock_known = sock_known;
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+}
+
+/* A verdict on a connection whose socket just became known (the write
+ * syscall that carries the refused ciphertext): refuse it if it is a
+ * watched provider socket, else forget the verdict. Runs before sk_msg. */
+static void kverdict_bound(struct conn_state *c)
+{
+	struct lwg_sock_key k;
+	__u32 v;
+
+	c->kpending = 0;
+	if (!conn_sock_key(c, &k) || !bpf_map_lookup_elem(&watched, &k)) {
+		/* the verdict already reported does not stand */
+		c->krule = LW_VERDICT_CANCEL;
+		emit_verdict(c, c->kgen, c->poisoned - 1, false);
+		c->poisoned = 0;
+		return;
+	}
+	v = (c->poisoned - 1) | LWG_DENY_CONTENT;
+	bpf_map_update_elem(&denied, &k, &v, BPF_ANY);
+	stat_add(LW_ST_KM_VERDICTS, 1);
+}
+
+/* Walk the plaintext of an egress call. True when the write is refused. */
+static __noinline bool kmatch_write(__u64 ssl, __u64 buf, __u64 num, __u32 target)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lwm_table *t = ktable();
+	struct kscratch *s = kscratch_get();
+	struct lwg_sock_key k;
+	struct conn_state *c;
+	bool known;
+	__u32 gen, pol, len;
+
+	if (!t || !s || t->nrules == 0 || num == 0)
+		return false;
+	pol = current_policy() & (LWG_MAX_POLICIES - 1);
+	/* monitoring services pay nothing: the agent reports would_block */
+	if (!policy_enforces_any(t, pol))
+		return false;
+	c = conn_get(id >> 32, ssl, target);
+	if (!c)
+		return false;
+	if (c->poisoned && !c->kpending) {
+		stat_add(LW_ST_KM_POISONED, 1);
+		return true;
+	}
+	known = conn_sock_key(c, &k);
+	/* only provider connections the gates watch; a connection whose socket
+	 * is not known yet is walked, and judged when the socket is */
+	if (known && !bpf_map_lookup_elem(&watched, &k))
+		return false;
+	if (c->kpending)
+		return false; /* refused already, waiting for its socket */
+	gen = t->gen;
+	if (c->kgen != gen) {
+		c->kgen = gen;
+		c->kstate = 0;
+	}
+	len = num < capture_max ? num : capture_max;
+	s->w.ubuf = buf;
+	s->w.len = len;
+	s->w.pol = pol;
+	s->w.rule = -1;
+	s->w.end = 0;
+	s->w.fault = 0;
+	s->w.state = c->kstate;
+	bpf_loop((len + KBLK - 1) / KBLK, kwalk_block, NULL, 0);
+	s = kscratch_get();
+	if (!s)
+		return false;
+	stat_add(LW_ST_KM_WRITES, 1);
+	stat_add(LW_ST_KM_BYTES, len);
+	if (s->w.fault)
+		stat_add(LW_ST_KM_FAULTS, 1);
+	/* a match split over two writes is still found */
+	c->kstate = s->w.state;
+	if (s->w.rule < 0)
+		return false;
+	c->poisoned = pol + 1;
+	c->krule = s->w.rule;
+	c->kend = s->w.end;
+	c->kseq = c->seq[LW_DIR_EGRESS];
+	if (!known) {
+		/* reported now, before the capture of this write: its socket
+		 * (named by the syscall that sends the ciphertext, which may
+		 * come after SSL_write returns) confirms or cancels it */
+		c->kpending = 1;
+		emit_verdict(c, gen, pol, false);
+		return true;
+	}
+	{
+		__u32 v = pol | LWG_DENY_CONTENT;
+
+		bpf_map_update_elem(&denied, &k, &v, BPF_ANY);
+	}
+	stat_add(LW_ST_KM_VERDICTS, 1);
+	emit_verdict(c, gen, pol, true);
+	return true;
 }
 
 static __always_inline int enter(struct pt_regs *ctx, __u8 func, bool egress, __u64 outlen)
@@ -383,6 +883,8 @@ static __always_inline int enter(struct pt_regs *ctx, __u8 func, bool egress, __
 		return 0;
 	if (bpf_map_lookup_elem(&active, &id))
 		stat_add(LW_ST_NESTED, 1);
+	if (egress)
+		a.blocked = kmatch_write(a.ssl, a.buf, a.num, a.target);
 	bpf_map_update_elem(&active, &id, &a, BPF_ANY);
 	return 0;
 }
@@ -402,8 +904,19 @@ static __always_inline int leave(struct pt_regs *ctx, bool ex)
 	} else if (ret > 0) {
 		len = ret;
 	}
+	/* a refused write fails, but what it tried to send is the evidence
+	 * (a verdict still pending on its socket: only if that refused it) */
+	if (a->blocked) {
+		struct conn_key ck = {.pid = id >> 32, .ssl = a->ssl};
+		struct conn_state *c = bpf_map_lookup_elem(&conns, &ck);
+
+		if (!c || !c->poisoned)
+			a->blocked = 0; /* its socket was no watched provider socket */
+		else if (!len)
+			len = a->num;
+	}
 	if (len)
-		capture(a, id, len);
+		capture(a, id, len, a->blocked ? LW_F_BLOCKED : 0);
 	bpf_map_delete_elem(&active, &id);
 	return 0;
 }
@@ -492,7 +1005,7 @@ SEC("uprobe")
 int BPF_KPROBE(ssl_free_enter, void *ssl)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct conn_key k = { .pid = id >> 32, .ssl = (__u64)ssl };
+	struct conn_key k = {.pid = id >> 32, .ssl = (__u64)ssl};
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &k);
 	struct lw_close_rec *r;
 
@@ -534,10 +1047,15 @@ static __always_inline int on_sock_syscall(__s32 fd, bool egress)
 		return 0;
 	/* a write to a pipe or a log file is not the ciphertext: keep waiting
 	 * for the socket write that is */
-	if (c->fd < 0 && conn_bind_fd(c, fd) && u)
+	if (c->fd < 0 && conn_bind_fd(c, fd)) {
+		if (u)
+			bpf_map_delete_elem(&unbound, &id);
+		/* refused before its socket was known: this write carries it */
+		if (c->kpending)
+			kverdict_bound(c);
+	} else if (u && c->fd >= 0) {
 		bpf_map_delete_elem(&unbound, &id);
-	else if (u && c->fd >= 0)
-		bpf_map_delete_elem(&unbound, &id);
+	}
 	return 0;
 }
 

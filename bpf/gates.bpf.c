@@ -9,9 +9,12 @@
  *  cgroup/sendmsg4/6   refuses unconnected UDP/443 to providers (QUIC)
  *  sockops             puts new outgoing TCP/443 sockets in a sockhash
  *  sk_msg              reads the ClientHello (corked until whole), maps the
- *                      SNI to a provider and drops it when not allowed
- *                      (EACCES); sockets that are not provider traffic leave
- *                      the sockhash after this first record
+ *                      SNI to a provider and drops it when not allowed or
+ *                      quarantined (EACCES); sockets that are not provider
+ *                      traffic of an enforcing service leave the sockhash
+ *                      after this first record, the others stay so that a
+ *                      content verdict (`denied`, written by the TLS write
+ *                      uprobe or the agent) drops their later writes
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -81,6 +84,25 @@ struct {
 	__type(key, struct lwg_sock_key);
 	__type(value, __u32);
 } denied SEC(".maps");
+
+/* Provider sockets of enforcing services, kept in the sockhash after their
+ * ClientHello passed: a content verdict (bpf/capture.bpf.c or the agent) may
+ * still refuse them through `denied`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct lwg_sock_key);
+	__type(value, __u32);
+} watched SEC(".maps");
+
+/* (service cgroup, provider) pairs refused for a while after the agent
+ * blocked content the kernel could not decide. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct lwg_quarantine_key);
+	__type(value, __u64);
+} quarantine SEC(".maps");
 
 /* Sockets whose first record was judged and passed. sk_msg cannot delete
  * from a sockhash; user space removes these from `socks` within a second,
@@ -160,15 +182,16 @@ struct {
 	__type(value, struct hostname);
 } names SEC(".maps");
 
-static __always_inline void emit(__u32 pol, __u32 provider, __u8 decision, __u8 gate,
-				 __u32 family, const void *daddr, __u16 dport, int name_slot,
+static __always_inline void emit(__u32 pol, __u32 provider, __u8 decision, __u8 gate, __u32 family,
+				 const void *daddr, __u16 dport, int name_slot,
 				 const struct lwg_sock_key *sk)
 {
 	struct lwg_event *e;
 	__u64 id = bpf_get_current_pid_tgid();
 
-	stat_inc(decision == LWG_ALLOWED ? LWG_ST_ALLOWED
-					 : decision == LWG_DENIED ? LWG_ST_DENIED : LWG_ST_WOULD_DENY);
+	stat_inc(decision == LWG_ALLOWED  ? LWG_ST_ALLOWED
+		 : decision == LWG_DENIED ? LWG_ST_DENIED
+					  : LWG_ST_WOULD_DENY);
 	e = bpf_ringbuf_reserve(&gate_events, sizeof(*e), 0);
 	if (!e) {
 		stat_inc(LWG_ST_EVENT_DROPS);
@@ -209,7 +232,7 @@ static __always_inline void emit(__u32 pol, __u32 provider, __u8 decision, __u8 
 			__builtin_memcpy(e->host, hn->name, sizeof(e->host));
 	} else {
 		/* no SNI: the name the address was learned for */
-		struct lwg_ip_key k = { .family = family };
+		struct lwg_ip_key k = {.family = family};
 		struct lwg_ip_val *v;
 
 		if (family == AF_INET)
@@ -221,6 +244,16 @@ static __always_inline void emit(__u32 pol, __u32 provider, __u8 decision, __u8 
 			__builtin_memcpy(e->host, v->host, sizeof(e->host));
 	}
 	bpf_ringbuf_submit(e, 0);
+}
+
+/* True while the caller's service is quarantined for this provider. */
+static __always_inline bool quarantined(__u32 provider)
+{
+	struct lwg_quarantine_key k = {.cgroup_id = bpf_get_current_cgroup_id(),
+				       .provider = provider};
+	__u64 *until = bpf_map_lookup_elem(&quarantine, &k);
+
+	return until && *until > bpf_ktime_get_ns();
 }
 
 /* ---- hostnames ------------------------------------------------------------ */
@@ -271,7 +304,7 @@ static long hash_step(__u32 step, void *arg)
  * pass gives every suffix. */
 static __noinline __u32 host_provider(__u32 slot)
 {
-	struct slot_ctx sc = { .slot = slot };
+	struct slot_ctx sc = {.slot = slot};
 	struct lwg_host_key k = {};
 	struct hostname *hn = bpf_map_lookup_elem(&names, &sc.slot);
 	__u32 *v;
@@ -292,7 +325,7 @@ static __noinline __u32 host_provider(__u32 slot)
 
 static __always_inline __u32 ip_provider(__u32 family, const void *addr)
 {
-	struct lwg_ip_key k = { .family = family };
+	struct lwg_ip_key k = {.family = family};
 	struct lwg_ip_val *v;
 
 	if (family == AF_INET)
@@ -364,7 +397,7 @@ static long dns_step(__u32 idx, void *arg)
 	if (d->pos + rdlen > d->end)
 		goto bad;
 	if ((type == 1 && rdlen == 4) || (type == 28 && rdlen == 16)) {
-		struct lwg_ip_key k = { .family = type == 1 ? AF_INET : AF_INET6 };
+		struct lwg_ip_key k = {.family = type == 1 ? AF_INET : AF_INET6};
 		__u64 keep = ttl < 60 ? 60 : ttl > 86400 ? 86400 : ttl;
 		__u32 slot = NAME_DNS;
 		struct hostname *hn = bpf_map_lookup_elem(&names, &slot);
@@ -529,6 +562,11 @@ static __noinline bool addr_denied(__u32 family, const void *addr, __u16 dport, 
 		emit(pol, prov, LWG_DENIED, LWG_GATE_CONNECT, family, addr, dport, -1, NULL);
 		return true;
 	}
+	if (enforce && quarantined(prov)) {
+		stat_inc(LWG_ST_QUARANTINED);
+		emit(pol, prov, LWG_DENIED, LWG_GATE_QUARANTINE, family, addr, dport, -1, NULL);
+		return true;
+	}
 	/* allowed or monitor: the ClientHello gate reports the connection */
 	return false;
 }
@@ -549,7 +587,7 @@ int gate_connect4(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect6")
 int gate_connect6(struct bpf_sock_addr *ctx)
 {
-	__u32 ip[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
+	__u32 ip[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
 
 	if (ctx->type == SOCK_DGRAM)
 		return 1;
@@ -610,7 +648,7 @@ int gate_sendmsg4(struct bpf_sock_addr *ctx)
 SEC("cgroup/sendmsg6")
 int gate_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	__u32 ip[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
+	__u32 ip[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
 
 	return addr_denied(AF_INET6, ip, bpf_ntohs(ctx->user_port), true) ? 0 : 1;
 }
@@ -641,6 +679,10 @@ int gate_sockops(struct bpf_sock_ops *skops)
 		k.raddr[2] = skops->remote_ip6[2];
 		k.raddr[3] = skops->remote_ip6[3];
 	}
+	/* a new connection on the 4-tuple of an old one starts clean */
+	bpf_map_delete_elem(&denied, &k);
+	bpf_map_delete_elem(&released, &k);
+	bpf_map_delete_elem(&watched, &k);
 	bpf_sock_hash_update(skops, &socks, &k, BPF_ANY);
 	return 1;
 }
@@ -758,7 +800,8 @@ static __always_inline void parse_hello(void *data, void *end, __u32 len, struct
 				if (cn == 0)
 					goto bad;
 				__builtin_memset(hn->name, 0, LWG_NAME_LEN);
-				if (bpf_probe_read_kernel(hn->name, cn, data + ((off + 5) & 0x7fff)))
+				if (bpf_probe_read_kernel(hn->name, cn,
+							  data + ((off + 5) & 0x7fff)))
 					goto bad;
 				hn->n = nlen;
 				h->has_sni = 1;
@@ -780,13 +823,16 @@ int gate_msg(struct sk_msg_md *msg)
 	__u8 hdr[5], dec, enforce;
 	void *data, *end;
 
+	__u32 *why;
+
 	msg_key(msg, &k);
-	if (bpf_map_lookup_elem(&released, &k))
-		return SK_PASS;
-	if (bpf_map_lookup_elem(&denied, &k)) {
-		stat_inc(LWG_ST_POISONED_DROPS);
+	why = bpf_map_lookup_elem(&denied, &k);
+	if (why) {
+		stat_inc(*why & LWG_DENY_CONTENT ? LWG_ST_CONTENT_DROPS : LWG_ST_POISONED_DROPS);
 		return SK_DROP;
 	}
+	if (bpf_map_lookup_elem(&released, &k) || bpf_map_lookup_elem(&watched, &k))
+		return SK_PASS;
 	/* hold the bytes until the whole first record is here */
 	if (msg->size < 5) {
 		bpf_msg_cork_bytes(msg, 5);
@@ -869,11 +915,24 @@ decide:
 			goto release;
 		}
 	}
+	if (dec == LWG_ALLOWED && enforce && quarantined(prov)) {
+		stat_inc(LWG_ST_QUARANTINED);
+		emit(pol, prov, LWG_DENIED, LWG_GATE_QUARANTINE, k.family, k.raddr,
+		     bpf_ntohl(k.rport), h.has_sni ? NAME_SNI : -1, &k);
+		bpf_map_update_elem(&denied, &k, &pol, BPF_ANY);
+		return SK_DROP;
+	}
 	emit(pol, prov, dec, LWG_GATE_SNI, k.family, k.raddr, bpf_ntohl(k.rport),
 	     h.has_sni ? NAME_SNI : -1, &k);
 	if (dec == LWG_DENIED) {
 		bpf_map_update_elem(&denied, &k, &pol, BPF_ANY);
 		return SK_DROP;
+	}
+	if (enforce) {
+		/* stays in the sockhash: its content may still be refused */
+		bpf_map_update_elem(&watched, &k, &pol, BPF_ANY);
+		stat_inc(LWG_ST_WATCHED);
+		return SK_PASS;
 	}
 release:
 	/* decided: user space takes the socket out of the sockhash */

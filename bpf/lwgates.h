@@ -48,7 +48,24 @@ struct lwg_policy {
 };
 
 enum lwg_decision { LWG_ALLOWED = 0, LWG_DENIED = 1, LWG_WOULD_DENY = 2 };
-enum lwg_gate { LWG_GATE_SNI = 0, LWG_GATE_CONNECT = 1, LWG_GATE_QUIC = 2, LWG_GATE_ECH = 3 };
+enum lwg_gate {
+	LWG_GATE_SNI = 0,
+	LWG_GATE_CONNECT = 1,
+	LWG_GATE_QUIC = 2,
+	LWG_GATE_ECH = 3,
+	LWG_GATE_QUARANTINE = 4, /* (service, provider) refused after a content block */
+};
+
+/* Value of `denied`: the policy index, and why the socket is refused. */
+#define LWG_DENY_CONTENT (1u << 31) /* a content verdict, not a provider gate */
+
+/* Key of `quarantine`: a service (cgroup) and a provider it may not reach
+ * until the value, a CLOCK_MONOTONIC deadline. */
+struct lwg_quarantine_key {
+	unsigned long long cgroup_id;
+	unsigned int provider;
+	unsigned int _pad;
+};
 
 /* One per provider connection decision. */
 struct lwg_event {
@@ -62,7 +79,7 @@ struct lwg_event {
 	unsigned short _pad2;
 	unsigned char daddr[16];
 	unsigned char saddr[16]; /* local end, for TCP gates (sni, ech) */
-	unsigned short sport;    /* host order; 0 when not a TCP socket */
+	unsigned short sport;	 /* host order; 0 when not a TCP socket */
 	unsigned short _pad3;
 	char comm[16];
 	char host[LWG_NAME_LEN];
@@ -70,15 +87,18 @@ struct lwg_event {
 
 enum lwg_stat {
 	LWG_ST_DNS_ANSWERS = 0, /* A/AAAA records learned for a provider */
-	LWG_ST_DNS_MALFORMED,   /* DNS responses that did not parse */
-	LWG_ST_CH_PARSED,       /* ClientHellos parsed */
-	LWG_ST_CH_MALFORMED,    /* first records that were not a sane ClientHello */
+	LWG_ST_DNS_MALFORMED,	/* DNS responses that did not parse */
+	LWG_ST_CH_PARSED,	/* ClientHellos parsed */
+	LWG_ST_CH_MALFORMED,	/* first records that were not a sane ClientHello */
 	LWG_ST_DENIED,
 	LWG_ST_WOULD_DENY,
 	LWG_ST_ALLOWED,
-	LWG_ST_RELEASED,        /* non-provider sockets removed from the sockhash */
-	LWG_ST_EVENT_DROPS,     /* events lost to a full ring buffer */
-	LWG_ST_POISONED_DROPS,  /* later writes dropped on a denied connection */
+	LWG_ST_RELEASED,       /* non-provider sockets removed from the sockhash */
+	LWG_ST_EVENT_DROPS,    /* events lost to a full ring buffer */
+	LWG_ST_POISONED_DROPS, /* later writes dropped on a denied connection */
+	LWG_ST_CONTENT_DROPS,  /* writes dropped on a connection refused for its content */
+	LWG_ST_WATCHED,	       /* provider sockets kept for content verdicts */
+	LWG_ST_QUARANTINED,    /* connections refused during a quarantine */
 	LWG_ST__MAX,
 };
 

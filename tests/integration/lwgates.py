@@ -531,6 +531,15 @@ class GateServer:
     def alive(self):
         return self.proc.alive()
 
+    def plaintext(self):
+        """Every application byte the server decrypted, all connections (dumped by serve)."""
+        d = self.log_path + ".d"
+        out = b""
+        for n in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            with open(os.path.join(d, n), "rb") as f:
+                out += f.read() + b"\n"
+        return out
+
     def records(self):
         try:
             with open(self.log_path, encoding="utf-8") as f:
@@ -859,7 +868,7 @@ GATE_STATS_KEYS = ["dns_answers_learned", "dns_malformed", "clienthello_malforme
 GATE_EVENT_FIELDS = {"event": str, "ts": (str, int, float), "service": str, "pid": int, "comm": str,
                      "exe": str, "provider": str, "host": str, "dst": str, "decision": str, "gate": str}
 DECISIONS = {"allowed", "denied", "would_deny"}
-GATES = {"sni", "connect", "quic", "ech"}  # "ech": a ClientHello refused for carrying ECH
+GATES = {"sni", "connect", "quic", "ech", "quarantine"}  # "ech": a ClientHello refused for carrying ECH
 
 
 class GateAgent(lw.Agent):
@@ -1260,6 +1269,7 @@ def serve_main(a):
     import ssl
     lw_set_comm("lwg-server")
     log = _log_writer(a.log)
+    os.makedirs(a.log + ".d", exist_ok=True)
     with open(a.certs) as f:
         spec = json.load(f)
 
@@ -1308,11 +1318,18 @@ def serve_main(a):
                 st["raw_head"] += d[:64 - len(st["raw_head"])]
             inc.write(d)
 
+        dump = os.path.join(a.log + ".d", "conn-%d.bin" % cid)
+
         def read_plain():
             while True:
                 try:
                     d = tls.read(65536)
                     if d:
+                        # every plaintext byte the provider received, for the
+                        # content-blocking tests (bounded per connection)
+                        if st["app_bytes"] < (8 << 20):
+                            with open(dump, "ab") as df:
+                                df.write(d)
                         st["app_bytes"] += len(d)
                         if len(st["app_head"]) < 512:
                             st["app_head"] += d[:512 - len(st["app_head"])]

@@ -60,7 +60,7 @@ static void tmp_init(struct tmpdir *t)
 
 static void tmp_write(struct tmpdir *t, const char *name, const void *data, size_t n)
 {
-	struct lw_buf p = { 0 };
+	struct lw_buf p = {0};
 	FILE *f;
 
 	lw_buf_printf(&p, "%s/%s", t->path, name);
@@ -107,7 +107,7 @@ static void assert_errors(const struct lw_diag *d, const char *const *want, size
 
 static void load_ok(struct lw_policy_set *set, const char *dir)
 {
-	struct lw_diag d = { 0 };
+	struct lw_diag d = {0};
 	int n = lw_policy_load(set, dir, &d);
 
 	for (size_t i = 0; i < d.n; i++)
@@ -130,7 +130,9 @@ static const char *select_name(const struct lw_policy_set *set, const char *cg, 
 static void test_host_hash_vectors(void **state)
 {
 	/* Independent reference values:
-	 * python3 -c 'import sys; from functools import reduce; print(hex(reduce(lambda h,c: ((h^c)*0x100000001b3)%2**64, reversed(sys.argv[1].lower().encode()), 0xcbf29ce484222325)))' api.openai.com
+	 * python3 -c 'import sys; from functools import reduce; print(hex(reduce(lambda h,c:
+	 * ((h^c)*0x100000001b3)%2**64, reversed(sys.argv[1].lower().encode()),
+	 * 0xcbf29ce484222325)))' api.openai.com
 	 */
 	assert_int_equal(lw_host_hash("api.openai.com", 14), 0xfb0400786e3c076cULL);
 	assert_int_equal(lw_host_hash(".openai.azure.com", 17), 0xdee42a061cc1bdb9ULL);
@@ -150,7 +152,7 @@ static void test_host_hash_vectors(void **state)
 
 static void load_catalog(struct lw_catalog *cat, const char *path)
 {
-	struct lw_diag d = { 0 };
+	struct lw_diag d = {0};
 
 	memset(cat, 0, sizeof(*cat));
 	assert_int_equal(lw_catalog_load(cat, path, &d), 0);
@@ -161,9 +163,9 @@ static void load_catalog(struct lw_catalog *cat, const char *path)
 static void test_catalog_shipped(void **state)
 {
 	static const char *const ids[] = {
-		"openai",   "azure-openai", "anthropic", "google-gemini", "vertex-ai",
-		"aws-bedrock", "cohere",   "mistral",   "groq",          "together",
-		"fireworks", "perplexity", "deepseek",  "xai",           "openrouter",
+		"openai",      "azure-openai", "anthropic", "google-gemini", "vertex-ai",
+		"aws-bedrock", "cohere",       "mistral",   "groq",	     "together",
+		"fireworks",   "perplexity",   "deepseek",  "xai",	     "openrouter",
 		"huggingface", "replicate",
 	};
 	struct lw_catalog cat;
@@ -177,8 +179,7 @@ static void test_catalog_shipped(void **state)
 	assert_int_equal(lw_catalog_match_host(&cat, "api.openai.com"), 0);
 	assert_int_equal(lw_catalog_match_host(&cat, "myres.openai.azure.com"), 1);
 	assert_int_equal(lw_catalog_match_host(&cat, "us-central1-aiplatform.googleapis.com"), 4);
-	assert_int_equal(lw_catalog_match_host(&cat, "bedrock-runtime.eu-west-1.amazonaws.com"),
-			 5);
+	assert_int_equal(lw_catalog_match_host(&cat, "bedrock-runtime.eu-west-1.amazonaws.com"), 5);
 	assert_int_equal(lw_catalog_match_host(&cat, "s3.amazonaws.com"), -1);
 	assert_int_equal(lw_catalog_match_host(&cat, "x.endpoints.huggingface.cloud"), 15);
 	lw_catalog_free(&cat);
@@ -266,8 +267,8 @@ static int naive_match(const struct lw_catalog *cat, const char *host)
 
 static void test_catalog_match_model(void **state)
 {
-	static const char *const prefixes[] = { "", "a", "a.", "x-", "B.c.", "-", ".", "eu.",
-						"special.", "us-central1", "api." };
+	static const char *const prefixes[] = {"",  "a",   "a.",       "x-",	      "B.c.", "-",
+					       ".", "eu.", "special.", "us-central1", "api."};
 	struct lw_catalog cat;
 	uint64_t seed = 42;
 	char host[LW_HOST_MAX + 8];
@@ -314,7 +315,7 @@ static void on_pattern(uint64_t hash, int kind, int provider_idx, void *ud)
 	struct seen *s = ud;
 
 	assert_true(s->n < 32);
-	s->p[s->n++] = (struct seen_pattern){ hash, kind, provider_idx };
+	s->p[s->n++] = (struct seen_pattern){hash, kind, provider_idx};
 }
 
 static void on_range(const struct lw_cidr *r, int provider_idx, void *ud)
@@ -329,18 +330,18 @@ static void on_range(const struct lw_cidr *r, int provider_idx, void *ud)
 static void test_catalog_patterns(void **state)
 {
 	static const struct seen_pattern want[] = {
-		{ 0xfb0400786e3c076cULL, LW_HOST_EXACT, P_OPENAI }, /* api.openai.com */
-		{ 0, LW_HOST_SUFFIX, P_OPENAI },                    /* *.api.openai.com */
-		{ 0xdee42a061cc1bdb9ULL, LW_HOST_SUFFIX, P_AZURE }, /* *.openai.azure.com */
-		{ 0, LW_HOST_EXACT, P_ANTHROPIC },                  /* API.Anthropic.com */
-		{ 0, LW_HOST_EXACT, P_VERTEX },                     /* aiplatform.googleapis.com */
-		{ 0, LW_HOST_SUFFIX, P_VERTEX },                    /* *-aiplatform.googleapis... */
-		{ 0, LW_HOST_EXACT, P_SPECIAL },                    /* special.openai.azure.com */
-		{ 0, LW_HOST_SUFFIX, P_SPECIAL },                   /* *.eu.openai.azure.com */
+		{0xfb0400786e3c076cULL, LW_HOST_EXACT, P_OPENAI}, /* api.openai.com */
+		{0, LW_HOST_SUFFIX, P_OPENAI},			  /* *.api.openai.com */
+		{0xdee42a061cc1bdb9ULL, LW_HOST_SUFFIX, P_AZURE}, /* *.openai.azure.com */
+		{0, LW_HOST_EXACT, P_ANTHROPIC},		  /* API.Anthropic.com */
+		{0, LW_HOST_EXACT, P_VERTEX},			  /* aiplatform.googleapis.com */
+		{0, LW_HOST_SUFFIX, P_VERTEX},			  /* *-aiplatform.googleapis... */
+		{0, LW_HOST_EXACT, P_SPECIAL},			  /* special.openai.azure.com */
+		{0, LW_HOST_SUFFIX, P_SPECIAL},			  /* *.eu.openai.azure.com */
 	};
-	static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x01 };
+	static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0x00, 0x01};
 	struct lw_catalog cat;
-	struct seen s = { 0 };
+	struct seen s = {0};
 
 	load_catalog(&cat, FIX "valid/providers.yaml");
 	lw_catalog_for_each_pattern(&cat, on_pattern, &s);
@@ -366,7 +367,7 @@ static void test_catalog_patterns(void **state)
 	assert_int_equal(s.rprov[0], P_OPENAI);
 	assert_int_equal(s.r[0]->family, AF_INET);
 	assert_int_equal(s.r[0]->prefix, 24);
-	assert_memory_equal(s.r[0]->addr, ((uint8_t[]){ 192, 0, 2, 0 }), 4);
+	assert_memory_equal(s.r[0]->addr, ((uint8_t[]){192, 0, 2, 0}), 4);
 	assert_int_equal(s.r[1]->family, AF_INET6);
 	assert_int_equal(s.r[1]->prefix, 48);
 	assert_memory_equal(s.r[1]->addr, v6, 16);
@@ -380,13 +381,17 @@ static void test_catalog_errors(void **state)
 		C "5: id: 'OpenAI_2' must be 1-32 characters of a-z, 0-9 and '-'",
 		C "8: id: duplicate provider 'openai' (first at line 2)",
 		C "11: id: 'all' is reserved",
-		C "17: hostnames: invalid hostname 'api.*.example.com': '*' is only allowed as the first character",
+		C "17: hostnames: invalid hostname 'api.*.example.com': '*' is only allowed as the "
+		  "first character",
 		C "18: hostnames: invalid hostname '*com': '*' must be followed by '.' or '-'",
-		C "19: hostnames: invalid hostname 'bad host.example.com': invalid character (letters, digits, '-', '_' and '.' only)",
+		C "19: hostnames: invalid hostname 'bad host.example.com': invalid character "
+		  "(letters, digits, '-', '_' and '.' only)",
 		C "20: hostnames: invalid hostname 'a..b.example.com': empty label",
 		/* case-folded duplicate, in another provider */
-		C "21: hostnames: 'api.openai.com' is already listed for provider 'openai' (line 4)",
-		C "23: hostnames: invalid hostname '*.com': suffix too broad (it would match a whole top-level domain)",
+		C
+		"21: hostnames: 'api.openai.com' is already listed for provider 'openai' (line 4)",
+		C "23: hostnames: invalid hostname '*.com': suffix too broad (it would match a "
+		  "whole top-level domain)",
 		C "27: ranges: '10.0.0.1/8' has bits set past the prefix length",
 		C "27: ranges: '192.0.2.0/33' is not a CIDR range (192.0.2.0/24, 2001:db8::/32)",
 		C "27: ranges: 'not-a-cidr' is not a CIDR range (192.0.2.0/24, 2001:db8::/32)",
@@ -394,11 +399,12 @@ static void test_catalog_errors(void **state)
 		C "28: provider: unknown key 'region' (expected id, name, hostnames, ranges)",
 		C "29: provider: missing 'name'",
 		C "30: hostnames: empty list",
-		C "33: hostnames: '*.ok.example.com' is already listed for provider 'hosts' (line 22)",
+		C "33: hostnames: '*.ok.example.com' is already listed for provider 'hosts' (line "
+		  "22)",
 	};
 #undef C
-	struct lw_policy_set set = { 0 };
-	struct lw_diag d = { 0 };
+	struct lw_policy_set set = {0};
+	struct lw_diag d = {0};
 
 	/* the policy file names an unknown provider: not reported on top */
 	assert_int_equal(lw_policy_load(&set, FIX "bad-catalog", &d), 17);
@@ -409,9 +415,9 @@ static void test_catalog_errors(void **state)
 
 static void test_catalog_limit(void **state)
 {
-	struct lw_buf y = { 0 };
-	struct lw_diag d = { 0 };
-	struct lw_catalog cat = { 0 };
+	struct lw_buf y = {0};
+	struct lw_diag d = {0};
+	struct lw_catalog cat = {0};
 	struct tmpdir t;
 	char want[256];
 
@@ -451,10 +457,10 @@ static void test_catalog_limit(void **state)
 static void test_policy_valid(void **state)
 {
 	static const char *const names[] = {
-		"default", "checkout",  "search",        "batch",     "py-tools",
+		"default", "checkout",	"search",	 "batch",     "py-tools",
 		"legacy",  "user-1000", "node-anywhere", "test-tree", "sessions",
 	};
-	struct lw_policy_set set = { 0 };
+	struct lw_policy_set set = {0};
 	const struct lw_policy *p;
 
 	load_ok(&set, FIX "valid");
@@ -485,8 +491,10 @@ static void test_policy_valid(void **state)
 	assert_false(lw_policy_allows(p, P_AZURE));
 	assert_false(lw_policy_allows(p, -1));
 	assert_false(lw_policy_allows(p, 64));
+	assert_int_equal(p->quarantine_s, 90);
 
 	p = &set.policies[2]; /* search: mode defaults to monitor */
+	assert_int_equal(p->quarantine_s, LW_QUARANTINE_DEFAULT_S);
 	assert_int_equal(p->line, 3);
 	assert_string_equal(p->unit, "search.service");
 	assert_int_equal(p->mode, LW_MODE_MONITOR);
@@ -517,7 +525,7 @@ static void test_policy_valid(void **state)
 
 static void test_policy_builtin_default(void **state)
 {
-	struct lw_policy_set set = { 0 };
+	struct lw_policy_set set = {0};
 	const struct lw_policy *p;
 
 	load_ok(&set, FIX "no-default");
@@ -534,7 +542,7 @@ static void test_policy_builtin_default(void **state)
 
 static void test_policy_shipped(void **state)
 {
-	struct lw_policy_set set = { 0 };
+	struct lw_policy_set set = {0};
 	const struct lw_policy *p;
 
 	load_ok(&set, "policies");
@@ -551,28 +559,39 @@ static void test_policy_errors(void **state)
 {
 #define E(f, rest) FIX "errors/" f ":" rest
 	static const char *const want[] = {
-		E("01-syntax.yaml", "4: YAML syntax error: did not find expected key (while parsing a block mapping at line 1)"),
+		E("01-syntax.yaml", "4: YAML syntax error: did not find expected key (while "
+				    "parsing a block mapping at line 1)"),
 		/* unknown keys */
-		E("02-unknown-key.yaml", "3: policy: unknown key 'allowed_providers' (expected service, default, match, mode, allow_providers)"),
-		E("02-unknown-key.yaml", "7: match: unknown key 'cgroups' (expected cgroup, unit, exe, uid)"),
+		E("02-unknown-key.yaml",
+		  "3: policy: unknown key 'allowed_providers' (expected service, default, match, "
+		  "mode, allow_providers, quarantine)"),
+		E("02-unknown-key.yaml",
+		  "7: match: unknown key 'cgroups' (expected cgroup, unit, exe, uid)"),
 		/* wrong types */
 		E("03-wrong-types.yaml", "1: service: expected a string, got a list"),
 		E("03-wrong-types.yaml", "5: match: expected a mapping, got a scalar"),
 		E("03-wrong-types.yaml", "9: mode: expected monitor or enforce, got 'block'"),
-		E("03-wrong-types.yaml", "10: allow_providers: expected a list of provider ids, [] or all"),
+		E("03-wrong-types.yaml",
+		  "10: allow_providers: expected a list of provider ids, [] or all"),
 		E("03-wrong-types.yaml", "13: cgroup: expected a string, got a mapping"),
 		E("03-wrong-types.yaml", "14: mode: expected a string, got a list"),
 		E("03-wrong-types.yaml", "17: default: expected true or false"),
 		E("03-wrong-types.yaml", "20: policy: expected a mapping, got a list"),
 		/* unknown provider ids */
 		E("04-unknown-provider.yaml", "5: allow_providers: unknown provider 'opneai'"),
-		E("04-unknown-provider.yaml", "6: allow_providers: unknown provider 'all' (write allow_providers: all, not a list)"),
+		E("04-unknown-provider.yaml", "6: allow_providers: unknown provider 'all' (write "
+					      "allow_providers: all, not a list)"),
 		/* duplicate service names, in one file and across files */
-		E("05-duplicate-service.yaml", "4: service: duplicate service 'dup' (first at " FIX "errors/05-duplicate-service.yaml:1)"),
-		E("05-duplicate-service.yaml", "7: service: duplicate service 'checkout' (first at " FIX "errors/00-checkout.yaml:1)"),
-		E("05-duplicate-service.yaml", "10: service: 'default' is reserved (write default: true)"),
+		E("05-duplicate-service.yaml", "4: service: duplicate service 'dup' (first at " FIX
+					       "errors/05-duplicate-service.yaml:1)"),
+		E("05-duplicate-service.yaml",
+		  "7: service: duplicate service 'checkout' (first at " FIX
+		  "errors/00-checkout.yaml:1)"),
+		E("05-duplicate-service.yaml",
+		  "10: service: 'default' is reserved (write default: true)"),
 		/* empty match */
-		E("06-empty-match.yaml", "2: match: empty (give one or more of cgroup, unit, exe, uid)"),
+		E("06-empty-match.yaml",
+		  "2: match: empty (give one or more of cgroup, unit, exe, uid)"),
 		E("06-empty-match.yaml", "5: match: expected a mapping, got nothing"),
 		/* bad uid */
 		E("07-bad-uid.yaml", "2: uid: unknown user 'no-such-user-leakwatch'"),
@@ -580,26 +599,39 @@ static void test_policy_errors(void **state)
 		E("07-bad-uid.yaml", "8: uid: '-1' is not a uid or user name"),
 		E("07-bad-uid.yaml", "11: uid: expected a uid or user name"),
 		/* invalid globs and selectors that could never match */
-		E("08-invalid-glob.yaml", "2: cgroup: invalid glob '/leakwatch-test/[abc': unclosed '[' (write '\\[' for a literal bracket)"),
-		E("08-invalid-glob.yaml", "5: exe: invalid glob '/usr/bin/[[:nope:]]x': unknown character class"),
+		E("08-invalid-glob.yaml", "2: cgroup: invalid glob '/leakwatch-test/[abc': "
+					  "unclosed '[' (write '\\[' for a literal bracket)"),
+		E("08-invalid-glob.yaml",
+		  "5: exe: invalid glob '/usr/bin/[[:nope:]]x': unknown character class"),
 		E("08-invalid-glob.yaml", "8: unit: invalid glob 'foo\\': ends with a lone '\\'"),
 		E("08-invalid-glob.yaml", "12: cgroup: 'relative/path' must start with '/'"),
-		E("08-invalid-glob.yaml", "13: unit: 'system.slice/foo.service' is a path, not a unit name (paths go in cgroup)"),
-		E("08-invalid-glob.yaml", "14: exe: 'python3' must be an absolute path or start with a wildcard"),
+		E("08-invalid-glob.yaml", "13: unit: 'system.slice/foo.service' is a path, not a "
+					  "unit name (paths go in cgroup)"),
+		E("08-invalid-glob.yaml",
+		  "14: exe: 'python3' must be an absolute path or start with a wildcard"),
 		/* two defaults */
-		E("09-two-defaults.yaml", "4: second default policy (first at " FIX "errors/09-two-defaults.yaml:1)"),
-		E("09-two-defaults.yaml", "7: second default policy (first at " FIX "errors/09-two-defaults.yaml:1)"),
+		E("09-two-defaults.yaml",
+		  "4: second default policy (first at " FIX "errors/09-two-defaults.yaml:1)"),
+		E("09-two-defaults.yaml",
+		  "7: second default policy (first at " FIX "errors/09-two-defaults.yaml:1)"),
 		E("09-two-defaults.yaml", "8: default policy: 'service' not allowed"),
 		E("09-two-defaults.yaml", "9: default policy: 'match' not allowed"),
 		/* missing keys, duplicate keys */
 		E("10-missing.yaml", "1: policy: missing 'service' (or default: true)"),
 		E("10-missing.yaml", "3: policy: missing 'match'"),
 		E("10-missing.yaml", "9: policy: duplicate key 'mode' (first at line 8)"),
+		/* quarantine durations */
+		E("11-quarantine.yaml",
+		  "4: quarantine: expected a duration up to 24h (600, 90s, 10m, 0), got '10d'"),
+		E("11-quarantine.yaml",
+		  "8: quarantine: expected a duration up to 24h (600, 90s, 10m, 0), got '25h'"),
+		E("11-quarantine.yaml",
+		  "12: quarantine: expected a duration up to 24h (600, 90s, 10m, 0), got '-5'"),
 	};
 #undef E
 	size_t n = sizeof(want) / sizeof(want[0]);
-	struct lw_policy_set set = { 0 };
-	struct lw_diag d = { 0 };
+	struct lw_policy_set set = {0};
+	struct lw_diag d = {0};
 
 	assert_int_equal(lw_policy_load(&set, FIX "errors", &d), (int)n);
 	assert_errors(&d, want, n);
@@ -618,8 +650,8 @@ static void test_policy_missing_catalog_and_dir(void **state)
 	static const char *const want_file[] = {
 		FIX "valid/10-checkout.yaml: not a directory",
 	};
-	struct lw_policy_set set = { 0 };
-	struct lw_diag d = { 0 };
+	struct lw_policy_set set = {0};
+	struct lw_diag d = {0};
 
 	/* no catalog: the unknown provider in the policy is not piled on */
 	assert_int_equal(lw_policy_load(&set, FIX "no-catalog", &d), 1);
@@ -645,8 +677,8 @@ static void test_policy_missing_catalog_and_dir(void **state)
 static void test_policy_yaml_corners(void **state)
 {
 	static const char bad_utf8[] = "service: a\nmatch: { cgroup: /a }\nmode: \xff\xfe\n";
-	struct lw_policy_set set = { 0 };
-	struct lw_diag d = { 0 };
+	struct lw_policy_set set = {0};
+	struct lw_diag d = {0};
 	struct tmpdir t;
 	char want[256];
 
@@ -656,14 +688,15 @@ static void test_policy_yaml_corners(void **state)
 	tmp_puts(&t, "providers.yaml", mini_catalog);
 	tmp_puts(&t, "a-empty.yaml", "");
 	tmp_puts(&t, "b-comments.yml", "# nothing yet\n---\n# still nothing\n");
-	tmp_puts(&t, "c-alias.yaml", "service: a\n"
-				     "match: { cgroup: /a }\n"
-				     "allow_providers: []\n"
-				     "---\n"
-				     "service: b\n"
-				     "match: { exe: &x /b, cgroup: *x }\n"
-				     "allow_providers: [openai]\n"
-				     "---\n");
+	tmp_puts(&t, "c-alias.yaml",
+		 "service: a\n"
+		 "match: { cgroup: /a }\n"
+		 "allow_providers: []\n"
+		 "---\n"
+		 "service: b\n"
+		 "match: { exe: &x /b, cgroup: *x }\n"
+		 "allow_providers: [openai]\n"
+		 "---\n");
 	snprintf(want, sizeof(want), "%s/", t.path);
 	load_ok(&set, want);
 	assert_int_equal(set.n, 3);
@@ -672,11 +705,12 @@ static void test_policy_yaml_corners(void **state)
 	assert_int_equal(set.policies[2].allow_mask, 1);
 	lw_policy_free(&set);
 	/* anchors do not reach across documents */
-	tmp_puts(&t, "d-alias.yaml", "service: d\n"
-				     "match: { cgroup: /d }\n"
-				     "---\n"
-				     "service: e\n"
-				     "match: *m\n");
+	tmp_puts(&t, "d-alias.yaml",
+		 "service: d\n"
+		 "match: { cgroup: /d }\n"
+		 "---\n"
+		 "service: e\n"
+		 "match: *m\n");
 	assert_int_equal(lw_policy_load(&set, t.path, &d), 1);
 	snprintf(want, sizeof(want), "%s:5: YAML syntax error: found undefined alias", t.files[4]);
 	assert_string_equal(d.msgs[0], want);
@@ -704,13 +738,15 @@ static void test_policy_yaml_corners(void **state)
 		 "---\n"
 		 "providers: []\n");
 	tmp_puts(&t, "a.yaml", "service: a\nmatch:\n\tcgroup: /a\n");
-	tmp_puts(&t, "b.yaml", "service: \"b\\0c\"\nmatch: { cgroup: /b }\n"
-			       "allow_providers: \"all\"\n");
+	tmp_puts(&t, "b.yaml",
+		 "service: \"b\\0c\"\nmatch: { cgroup: /b }\n"
+		 "allow_providers: \"all\"\n");
 	assert_int_equal(lw_policy_load(&set, t.path, &d), 3);
 	snprintf(want, sizeof(want), "%s:4: the catalog is a single YAML document", t.files[0]);
 	assert_string_equal(d.msgs[0], want);
 	snprintf(want, sizeof(want),
-		 "%s:3: YAML syntax error: found character that cannot start any token (while scanning for the next token at line 3)",
+		 "%s:3: YAML syntax error: found character that cannot start any token (while "
+		 "scanning for the next token at line 3)",
 		 t.files[1]);
 	assert_string_equal(d.msgs[1], want);
 	snprintf(want, sizeof(want), "%s:1: service: contains a NUL byte", t.files[2]);
@@ -747,14 +783,13 @@ static void test_cgroup_unit(void **state)
 
 static void test_select_cgroup(void **state)
 {
-	struct lw_policy_set set = { 0 };
+	struct lw_policy_set set = {0};
 
 	load_ok(&set, FIX "valid");
 	/* exact, descendants, trailing slash */
 	assert_string_equal(select_name(&set, "/leakwatch-test/checkout", NULL, 5), "checkout");
 	assert_string_equal(select_name(&set, "/leakwatch-test/checkout/", NULL, 5), "checkout");
-	assert_string_equal(select_name(&set, "/leakwatch-test/checkout/a/b", NULL, 5),
-			    "checkout");
+	assert_string_equal(select_name(&set, "/leakwatch-test/checkout/a/b", NULL, 5), "checkout");
 	/* a sibling sharing the prefix is not a descendant: the broader
 	 * /leakwatch-test policy (later in the files) takes it */
 	assert_string_equal(select_name(&set, "/leakwatch-test/checkout2", NULL, 5), "test-tree");
@@ -775,7 +810,7 @@ static void test_select_cgroup(void **state)
 
 static void test_select_unit(void **state)
 {
-	struct lw_policy_set set = { 0 };
+	struct lw_policy_set set = {0};
 
 	load_ok(&set, FIX "valid");
 	assert_string_equal(select_name(&set, "/system.slice/search.service", NULL, 5), "search");
@@ -784,23 +819,22 @@ static void test_select_unit(void **state)
 	/* only the innermost unit counts */
 	assert_string_equal(select_name(&set, "/system.slice/search.service/x.scope", NULL, 5),
 			    "default");
-	assert_string_equal(select_name(&set, "/system.slice/search.services", NULL, 5),
-			    "default");
+	assert_string_equal(select_name(&set, "/system.slice/search.services", NULL, 5), "default");
 	assert_string_equal(select_name(&set, "/search.service.d", NULL, 5), "default");
 	/* "legacy" was written the systemctl way */
 	assert_string_equal(select_name(&set, "/system.slice/legacy.service", NULL, 5), "legacy");
 	/* glob */
 	assert_string_equal(select_name(&set, "/user.slice/user-5.slice/session-12.scope", NULL, 5),
 			    "sessions");
-	assert_string_equal(select_name(&set, "/user.slice/user-5.slice/session-12.service", NULL,
-					5),
-			    "default");
+	assert_string_equal(
+		select_name(&set, "/user.slice/user-5.slice/session-12.service", NULL, 5),
+		"default");
 	lw_policy_free(&set);
 }
 
 static void test_select_exe_uid(void **state)
 {
-	struct lw_policy_set set = { 0 };
+	struct lw_policy_set set = {0};
 
 	load_ok(&set, FIX "valid");
 	/* exe and uid both given: both must match */
@@ -813,8 +847,7 @@ static void test_select_exe_uid(void **state)
 	assert_string_equal(select_name(&set, "/x", "/bin/sh", 1000), "user-1000");
 	assert_string_equal(select_name(&set, NULL, NULL, 1000), "user-1000");
 	/* exe glob without FNM_PATHNAME: '*' spans directories */
-	assert_string_equal(select_name(&set, "/x", "/opt/node-v20/bin/node", 5),
-			    "node-anywhere");
+	assert_string_equal(select_name(&set, "/x", "/opt/node-v20/bin/node", 5), "node-anywhere");
 	assert_string_equal(select_name(&set, "/x", "/usr/bin/node", 5), "node-anywhere");
 	assert_string_equal(select_name(&set, "/x", "/usr/bin/nodejs", 5), "default");
 	assert_string_equal(select_name(&set, "/x", "node", 5), "default");
@@ -823,7 +856,7 @@ static void test_select_exe_uid(void **state)
 
 static void test_select_precedence(void **state)
 {
-	struct lw_policy_set set = { 0 };
+	struct lw_policy_set set = {0};
 	const struct lw_policy *p;
 
 	load_ok(&set, FIX "valid");
@@ -833,9 +866,9 @@ static void test_select_precedence(void **state)
 			    "checkout");
 	/* within a file, document order: user-1000 before sessions and
 	 * test-tree */
-	assert_string_equal(select_name(&set, "/user.slice/user-1000.slice/session-1.scope",
-					"/bin/bash", 1000),
-			    "user-1000");
+	assert_string_equal(
+		select_name(&set, "/user.slice/user-1000.slice/session-1.scope", "/bin/bash", 1000),
+		"user-1000");
 	assert_string_equal(select_name(&set, "/leakwatch-test/a", "/usr/bin/node", 5),
 			    "node-anywhere");
 	assert_string_equal(select_name(&set, "/leakwatch-test/a", "/usr/bin/curl", 5),
@@ -875,7 +908,7 @@ static void slurp(int fd, char *buf, size_t n)
 /* Runs `leakwatch policy ARGS...` with stdout and stderr captured. */
 static void run_policy(struct cmd_out *o, ...)
 {
-	char *argv[8] = { "policy" };
+	char *argv[8] = {"policy"};
 	char otmp[] = "/tmp/lw-test-out.XXXXXX", etmp[] = "/tmp/lw-test-err.XXXXXX";
 	int argc = 1, ofd, efd, saved_out, saved_err;
 	va_list ap;
@@ -932,7 +965,7 @@ static void test_cmd_check(void **state)
 	assert_true(strncmp(o.err, FIX "errors/01-syntax.yaml:4: YAML syntax error", 50) == 0);
 	for (char *l = o.err; *l; l = strchr(l, '\n') + 1, lines++)
 		assert_true(strncmp(l, FIX "errors/", strlen(FIX "errors/")) == 0);
-	assert_int_equal(lines, 35);
+	assert_int_equal(lines, 38);
 
 	run_policy(&o, "check", FIX "bad-catalog", NULL);
 	assert_int_equal(o.rc, 1);
@@ -960,7 +993,11 @@ static void test_cmd_show(void **state)
 				      "  match:  every process no policy above selects\n"
 				      "  mode:   enforce\n"
 				      "  allow:  anthropic\n"
-				      "10 policies, 5 providers, "));
+				      "in-kernel blocking: "));
+	/* then the block rules left to the agent, with their reasons */
+	assert_non_null(
+		strstr(o.out, "\nrule jwt: blocks after the write (user space): validator jwt"));
+	assert_non_null(strstr(o.out, "\n10 policies, 5 providers, "));
 
 	run_policy(&o, "show", FIX "no-default", NULL);
 	assert_int_equal(o.rc, 0);

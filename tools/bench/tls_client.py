@@ -2,7 +2,7 @@
 """Benchmark clients.
 
 post-loop: keep-alive HTTPS POSTs of --body bytes for --seconds; prints
-           "requests N seconds S rate R".
+           "requests N seconds S rate R" (--sni NAME: as if to that host).
 rate:      writes --size-byte TLS messages at --rate per second over one
            connection for --seconds; prints "sent N"."""
 import argparse
@@ -19,8 +19,13 @@ def ctx_for(cafile):
 
 
 def post_loop(a):
-    conn = http.client.HTTPSConnection("127.0.0.1", a.port, context=ctx_for(a.ca))
-    conn.connect()
+    conn = http.client.HTTPSConnection(a.sni or "127.0.0.1", a.port, context=ctx_for(a.ca))
+    if a.sni:
+        # a provider name in the SNI and Host, the connection to loopback
+        raw = socket.create_connection(("127.0.0.1", a.port))
+        conn.sock = ctx_for(a.ca).wrap_socket(raw, server_hostname=a.sni)
+    else:
+        conn.connect()
     conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     body = (b"x" * 63 + b"\n") * (a.body // 64)
     n = 0
@@ -64,6 +69,7 @@ def main():
     ap.add_argument("--body", type=int, default=16384)
     ap.add_argument("--rate", type=float, default=10000)
     ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--sni", help="post-loop: send this name as SNI and Host")
     a = ap.parse_args()
     (post_loop if a.mode == "post-loop" else rate)(a)
 

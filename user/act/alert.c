@@ -72,6 +72,12 @@ void lw_alert_json(struct lw_buf *b, const struct lw_alert *a)
 	lw_json_str(&j, "model", a->model);
 	lw_json_str(&j, "reason", a->reason);
 	lw_json_str(&j, "action", a->action);
+	if (a->stage)
+		lw_json_str(&j, "stage", a->stage);
+	if (a->request_left >= 0)
+		lw_json_bool(&j, "request_left", a->request_left > 0);
+	if (a->quarantine_s)
+		lw_json_u64(&j, "quarantine_s", a->quarantine_s);
 	lw_json_bool(&j, "incomplete", a->incomplete);
 	lw_findings_json(&j, "findings", a->findings, a->prompt);
 	lw_json_end(&j);

@@ -23,9 +23,12 @@ struct lw_alert {
 	const char *method, *path; /* path is written without its query */
 	int http_version;
 	const char *api, *model;
-	const char *reason; /* classified_data */
-	const char *action; /* alert | would_block */
-	bool incomplete;    /* the request was not seen whole */
+	const char *reason;    /* classified_data */
+	const char *action;    /* alert | block | would_block */
+	const char *stage;     /* kernel | agent: who refused (or would refuse) it; NULL */
+	int request_left;      /* block: 1 the request had left, 0 it never did; -1 n/a */
+	uint32_t quarantine_s; /* > 0: (service, provider) refused for this long */
+	bool incomplete;       /* the request was not seen whole */
 	const struct lw_findings *findings;
 	const struct lw_prompt *prompt; /* names each finding's field; may be NULL */
 };

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "capture.skel.h"
+#include "lwmatch.h"
 #include "capture/elfsym.h"
 #include "identity/proc.h"
 #include "util/buf.h"
@@ -38,6 +39,11 @@ const char *const lw_stat_names[LW_ST__MAX] = {
 	[LW_ST_META_DROPS] = "meta_dropped",
 	[LW_ST_NESTED] = "nested_calls",
 	[LW_ST_LIB_STOPS] = "library_pauses",
+	[LW_ST_KM_WRITES] = "kmatch_writes",
+	[LW_ST_KM_BYTES] = "kmatch_bytes",
+	[LW_ST_KM_VERDICTS] = "kmatch_verdicts",
+	[LW_ST_KM_FAULTS] = "kmatch_faults",
+	[LW_ST_KM_POISONED] = "kmatch_poisoned_writes",
 };
 
 /* The functions hooked in every OpenSSL-compatible target. Reads are copied
@@ -45,7 +51,8 @@ const char *const lw_stat_names[LW_ST__MAX] = {
  * moves fewer bytes (non-blocking sockets) is reported as what really left. */
 enum hook_fn { H_WRITE, H_WRITE_EX, H_READ, H_READ_EX, H_CTRL, H_SET_FD, H_FREE, H__N };
 static const char *const hook_syms[H__N] = {
-	"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_ctrl", "SSL_set_fd", "SSL_free",
+	"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex",
+	"SSL_ctrl",  "SSL_set_fd",   "SSL_free",
 };
 
 struct target {
@@ -64,9 +71,10 @@ struct lw_capture {
 	struct ring_buffer *rb;
 	struct bpf_link *mmap_link;
 	struct lw_hmap files; /* file key -> struct target */
-	struct target **byid;  /* index: target id */
+	struct target **byid; /* index: target id */
 	size_t ntargets, nhooked;
-	bool closing; /* draining the ring: resume paused tasks, hook nothing */
+	bool closing;  /* draining the ring: resume paused tasks, hook nothing */
+	uint32_t kgen; /* matcher tables installed */
 };
 
 static int libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_list ap)
@@ -109,8 +117,7 @@ static int ensure_mount(const char *dir, const char *fstype, unsigned long magic
 	return -1;
 }
 
-static struct target *target_new(struct lw_capture *c, uint32_t dev, uint64_t ino,
-				 const char *path)
+static struct target *target_new(struct lw_capture *c, uint32_t dev, uint64_t ino, const char *path)
 {
 	struct target *t = lw_xcalloc(1, sizeof(*t));
 
@@ -126,7 +133,7 @@ static struct target *target_new(struct lw_capture *c, uint32_t dev, uint64_t in
 
 static void mark_known(struct lw_capture *c, uint32_t dev, uint64_t ino)
 {
-	struct lw_file_key k = { .ino = ino, .dev = dev };
+	struct lw_file_key k = {.ino = ino, .dev = dev};
 	uint8_t v = 1;
 
 	bpf_map__update_elem(c->skel->maps.known_files, &k, sizeof(k), &v, sizeof(v), BPF_ANY);
@@ -146,18 +153,23 @@ static struct bpf_link *attach_one(struct lw_capture *c, struct bpf_program *pro
  * OpenSSL API. `file` is a path the agent can open (possibly through /proc),
  * `shown` the path the application knows it by.
  */
-static void consider_file(struct lw_capture *c, const char *file, const char *shown,
-			  uint32_t dev, uint64_t ino)
+static void consider_file(struct lw_capture *c, const char *file, const char *shown, uint32_t dev,
+			  uint64_t ino)
 {
 	struct capture_bpf *s = c->skel;
 	struct bpf_program *enter[H__N] = {
-		s->progs.ssl_write_enter, s->progs.ssl_write_ex_enter, s->progs.ssl_read_enter,
-		s->progs.ssl_read_ex_enter, s->progs.ssl_ctrl_enter, s->progs.ssl_set_fd_enter,
+		s->progs.ssl_write_enter,   s->progs.ssl_write_ex_enter, s->progs.ssl_read_enter,
+		s->progs.ssl_read_ex_enter, s->progs.ssl_ctrl_enter,	 s->progs.ssl_set_fd_enter,
 		s->progs.ssl_free_enter,
 	};
 	struct bpf_program *leave[H__N] = {
-		s->progs.ssl_write_leave, s->progs.ssl_write_ex_leave, s->progs.ssl_read_leave,
-		s->progs.ssl_read_ex_leave, NULL, NULL, NULL,
+		s->progs.ssl_write_leave,
+		s->progs.ssl_write_ex_leave,
+		s->progs.ssl_read_leave,
+		s->progs.ssl_read_ex_leave,
+		NULL,
+		NULL,
+		NULL,
 	};
 	struct target *t = lw_hmap_get(&c->files, file_key(dev, ino));
 	uint64_t offs[H__N];
@@ -192,8 +204,7 @@ static void consider_file(struct lw_capture *c, const char *file, const char *sh
 	t->hooked = t->nlinks > 0;
 	if (t->hooked) {
 		c->nhooked++;
-		lw_info("hooked %s (%d probes%s)", shown, t->nlinks,
-			failed ? ", some failed" : "");
+		lw_info("hooked %s (%d probes%s)", shown, t->nlinks, failed ? ", some failed" : "");
 	}
 }
 
@@ -270,9 +281,16 @@ static void scan_pid_cb(pid_t pid, void *ud)
 static void scan_all(struct lw_capture *c)
 {
 	static const char *const dirs[] = {
-		"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
-		"/lib/aarch64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib", "/lib",
-		"/usr/local/lib", "/usr/local/lib64",
+		"/usr/lib/x86_64-linux-gnu",
+		"/lib/x86_64-linux-gnu",
+		"/usr/lib/aarch64-linux-gnu",
+		"/lib/aarch64-linux-gnu",
+		"/usr/lib64",
+		"/lib64",
+		"/usr/lib",
+		"/lib",
+		"/usr/local/lib",
+		"/usr/local/lib64",
 	};
 	if (c->o.only_pid) {
 		scan_pid(c, c->o.only_pid);
@@ -390,9 +408,26 @@ struct lw_capture *lw_capture_open(const struct lw_capture_opts *o)
 	s->rodata->self_pid = (uint32_t)getpid();
 	s->rodata->stop_new_libs = c->o.stop_new_libs;
 	/* batch wakeups, but wake well before a small ring can fill */
-	s->rodata->wakeup_bytes = c->o.ring_bytes / 8 < (256u << 10) ? c->o.ring_bytes / 8
-								       : 256u << 10;
+	s->rodata->wakeup_bytes =
+		c->o.ring_bytes / 8 < (256u << 10) ? c->o.ring_bytes / 8 : 256u << 10;
 	bpf_map__set_max_entries(s->maps.events, c->o.ring_bytes);
+	{
+		struct bpf_map *m[] = {s->maps.cgroup_policy, s->maps.pid_policy, s->maps.denied,
+				       s->maps.watched};
+		int fds[] = {c->o.cgroup_policy_fd, c->o.pid_policy_fd, c->o.denied_fd,
+			     c->o.watched_fd};
+
+		for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+			if (fds[i] <= 0)
+				continue;
+			err = bpf_map__reuse_fd(m[i], fds[i]);
+			if (err) {
+				lw_err("cannot share the gates' map %s: %s", bpf_map__name(m[i]),
+				       strerror(-err));
+				goto fail;
+			}
+		}
+	}
 	err = capture_bpf__load(s);
 	if (err) {
 		lw_err("cannot load BPF programs: %s%s", strerror(-err),
@@ -403,17 +438,18 @@ struct lw_capture *lw_capture_open(const struct lw_capture_opts *o)
 	/* tracepoints: identity from syscalls, process lifecycle */
 	{
 		struct bpf_program *tps[] = {
-			s->progs.tp_enter_write, s->progs.tp_enter_writev, s->progs.tp_enter_sendto,
-			s->progs.tp_enter_sendmsg, s->progs.tp_enter_read, s->progs.tp_enter_readv,
-			s->progs.tp_enter_recvfrom, s->progs.tp_enter_recvmsg, s->progs.tp_exec,
-			s->progs.tp_exit,
+			s->progs.tp_enter_write,    s->progs.tp_enter_writev,
+			s->progs.tp_enter_sendto,   s->progs.tp_enter_sendmsg,
+			s->progs.tp_enter_read,	    s->progs.tp_enter_readv,
+			s->progs.tp_enter_recvfrom, s->progs.tp_enter_recvmsg,
+			s->progs.tp_exec,	    s->progs.tp_exit,
 		};
 		struct bpf_link **lk[] = {
-			&s->links.tp_enter_write, &s->links.tp_enter_writev,
-			&s->links.tp_enter_sendto, &s->links.tp_enter_sendmsg,
-			&s->links.tp_enter_read, &s->links.tp_enter_readv,
+			&s->links.tp_enter_write,    &s->links.tp_enter_writev,
+			&s->links.tp_enter_sendto,   &s->links.tp_enter_sendmsg,
+			&s->links.tp_enter_read,     &s->links.tp_enter_readv,
 			&s->links.tp_enter_recvfrom, &s->links.tp_enter_recvmsg,
-			&s->links.tp_exec, &s->links.tp_exit,
+			&s->links.tp_exec,	     &s->links.tp_exit,
 		};
 
 		for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
@@ -474,6 +510,27 @@ const char *lw_capture_target_path(struct lw_capture *c, uint32_t target)
 size_t lw_capture_ntargets(struct lw_capture *c)
 {
 	return c->nhooked;
+}
+
+int lw_capture_kmatch_install(struct lw_capture *c, struct lwm_table *t)
+{
+	uint32_t zero = 0;
+	int inner, err;
+
+	t->gen = ++c->kgen;
+	/* a new inner map, filled, then swapped in: a write being walked
+	 * finishes with the table it started with */
+	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "lw_kmatch", sizeof(uint32_t), sizeof(*t), 1,
+			       NULL);
+	if (inner < 0)
+		return -errno;
+	err = bpf_map_update_elem(inner, &zero, t, BPF_ANY);
+	if (!err)
+		err = bpf_map__update_elem(c->skel->maps.kmatch, &zero, sizeof(zero), &inner,
+					   sizeof(inner), BPF_ANY);
+	err = err ? -errno : 0;
+	close(inner); /* the outer map holds it now */
+	return err;
 }
 
 void lw_capture_close(struct lw_capture *c)

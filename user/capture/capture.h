@@ -14,10 +14,15 @@
 #include "leakwatch.h"
 
 struct lw_capture_opts {
-	uint32_t capture_max;  /* bytes per message, default 1 MiB */
-	uint32_t ring_bytes;   /* ring buffer size, power of two */
-	pid_t only_pid;        /* 0: every process */
-	bool stop_new_libs;    /* pause processes mapping an unseen libssl */
+	uint32_t capture_max; /* bytes per message, default 1 MiB */
+	uint32_t ring_bytes;  /* ring buffer size, power of two */
+	pid_t only_pid;	      /* 0: every process */
+	bool stop_new_libs;   /* pause processes mapping an unseen libssl */
+	/* Maps of the provider gates (lw_gates_shared) the content verdicts
+	 * share: the policy of each cgroup and process, and the sockets sk_msg
+	 * refuses, and the provider sockets they watch. -1 (or 0, unset):
+	 * private empty maps, nothing is refused. */
+	int cgroup_policy_fd, pid_policy_fd, denied_fd, watched_fd;
 	/* every record, after the capture stage has taken what it needs */
 	void (*on_record)(const struct lw_rec *r, size_t len, void *ud);
 	void *ud;
@@ -40,6 +45,10 @@ void lw_capture_stats(struct lw_capture *c, uint64_t out[LW_ST__MAX]);
 const char *lw_capture_target_path(struct lw_capture *c, uint32_t target);
 /* Targets hooked / examined and refused. */
 size_t lw_capture_ntargets(struct lw_capture *c);
+/* Put a matcher table (bpf/lwmatch.h) in force for every later write, in
+ * one step. Its gen is set here. 0, or -errno. */
+struct lwm_table;
+int lw_capture_kmatch_install(struct lw_capture *c, struct lwm_table *t);
 /* Detach and unload everything; resumes any process paused by us. */
 void lw_capture_close(struct lw_capture *c);
 

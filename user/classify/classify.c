@@ -1013,6 +1013,7 @@ static void new_finding(struct lw_classify_ctx *x, const struct occ *o, struct l
 		f->rule = r->id;
 		f->severity = r->severity;
 		f->action = r->action;
+		f->monitor = r->monitor;
 		lw_mask(r->mask, v, n, &r->prefixes, f->sample);
 		fingerprint(x, r->normalize, v, n, f);
 	} else {
@@ -1022,6 +1023,7 @@ static void new_finding(struct lw_classify_ctx *x, const struct occ *o, struct l
 		f->rule = l->id;
 		f->severity = l->severity;
 		f->action = l->action;
+		f->monitor = l->monitor;
 		f->is_list = true;
 		lw_mask(list_mask(l), v, n, NULL, f->sample);
 		fingerprint(x, l->normalize, v, n, f);

@@ -31,6 +31,7 @@ struct lw_finding {
 	uint8_t fp[32]; /* HMAC-SHA256(key, normalised value) of the first occurrence */
 	bool has_fp;	/* when a key is set */
 	bool is_list;	/* from an exact-value list (rule is the list id) */
+	bool monitor;	/* its rule/list is in `mode: monitor`: never blocks */
 };
 
 struct lw_findings {

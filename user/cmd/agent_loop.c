@@ -26,10 +26,20 @@ int64_t lw_parse_size(const char *s)
 		return -1;
 	if (*end) {
 		switch (*end++) {
-		case 'k': case 'K': shift = 10; break;
-		case 'm': case 'M': shift = 20; break;
-		case 'g': case 'G': shift = 30; break;
-		default: return -1;
+		case 'k':
+		case 'K':
+			shift = 10;
+			break;
+		case 'm':
+		case 'M':
+			shift = 20;
+			break;
+		case 'g':
+		case 'G':
+			shift = 30;
+			break;
+		default:
+			return -1;
 		}
 		/* "K", "KB", "KiB" */
 		if (*end == 'i')
@@ -80,11 +90,13 @@ static void on_record(const struct lw_rec *r, size_t len, void *ud)
 		lw_messages_record(l->ms, r, len);
 	if (r->type == LW_REC_EXEC && l->o->on_exec)
 		l->o->on_exec((pid_t)r->pid, l->o->ud);
+	if (r->type == LW_REC_VERDICT && len >= sizeof(struct lw_verdict_rec) && l->o->on_verdict)
+		l->o->on_verdict((const struct lw_verdict_rec *)r, l->o->ud);
 }
 
 static void print_stats(const struct lw_loop_opts *o, const struct lw_loop_result *res)
 {
-	struct lw_buf b = { 0 };
+	struct lw_buf b = {0};
 
 	lw_loop_stats_json(res, &b);
 	if (o->on_stats) {
@@ -99,7 +111,7 @@ static void print_stats(const struct lw_loop_opts *o, const struct lw_loop_resul
 int lw_loop_run(const struct lw_loop_opts *o, struct lw_loop_result *res)
 {
 	struct lw_capture_opts co = o->cap;
-	struct loop l = { .o = o };
+	struct loop l = {.o = o};
 	struct lw_capture *cap;
 	sigset_t mask, old;
 	int sfd, rc = 0;
@@ -128,6 +140,8 @@ int lw_loop_run(const struct lw_loop_opts *o, struct lw_loop_result *res)
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return 1;
 	}
+	if (o->on_capture)
+		o->on_capture(cap, o->ud);
 	l.ms = lw_messages_new(cap, o->on_message, o->ud, o->reasm_mem ? o->reasm_mem : 256u << 20);
 	lw_info("ready, %zu targets hooked", lw_capture_ntargets(cap));
 	start = lw_now_ns();
@@ -137,7 +151,7 @@ int lw_loop_run(const struct lw_loop_opts *o, struct lw_loop_result *res)
 		next_stats = start + (uint64_t)(o->stats_interval_s * 1e9);
 
 	for (;;) {
-		struct pollfd pf[2] = { { lw_capture_fd(cap), POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		struct pollfd pf[2] = {{lw_capture_fd(cap), POLLIN, 0}, {sfd, POLLIN, 0}};
 		uint64_t now;
 		int n = poll(pf, 2, 20); /* the kernel batches wakeups */
 

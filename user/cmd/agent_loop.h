@@ -17,15 +17,19 @@ struct lw_loop_opts {
 	struct lw_capture_opts cap;
 	lw_view_cb on_message;
 	void *ud;
-	size_t reasm_mem;        /* bytes of partial messages held at most */
-	double duration_s;       /* 0: until a signal */
+	size_t reasm_mem;	 /* bytes of partial messages held at most */
+	double duration_s;	 /* 0: until a signal */
 	double stats_interval_s; /* 0: only at exit */
-	FILE *flush;             /* flushed after each batch (stdout for trace) */
+	FILE *flush;		 /* flushed after each batch (stdout for trace) */
 	/* optional hooks for the agent's other stages */
-	void (*on_tick)(uint64_t now_ns, void *ud); /* every loop turn (<= 20 ms) */
-	void (*on_hup)(void *ud);                   /* SIGHUP; unset: SIGHUP is ignored */
-	void (*on_exec)(pid_t pid, void *ud);       /* a process exec'd */
+	void (*on_tick)(uint64_t now_ns, void *ud);   /* every loop turn (<= 20 ms) */
+	void (*on_hup)(void *ud);		      /* SIGHUP; unset: SIGHUP is ignored */
+	void (*on_exec)(pid_t pid, void *ud);	      /* a process exec'd */
 	void (*on_stats)(struct lw_buf *b, void *ud); /* extra "key":value pairs */
+	/* the capture stage is loaded (before the first record) */
+	void (*on_capture)(struct lw_capture *c, void *ud);
+	/* the in-kernel matcher refused a write */
+	void (*on_verdict)(const struct lw_verdict_rec *v, void *ud);
 };
 
 struct lw_loop_result {

@@ -6,6 +6,7 @@
 #define LW_CONFIG_H
 
 #include "classify/classify.h"
+#include "classify/kmatch.h"
 #include "classify/rules.h"
 #include "policy/diag.h"
 #include "policy/policy.h"
@@ -14,7 +15,14 @@ struct lw_config {
 	struct lw_policy_set set;
 	struct lw_ruleset rules;
 	struct lw_classifier *cls;
+	/* the in-kernel matcher of the block rules, with each policy's masks
+	 * (lw_config_load only) */
+	struct lw_kmatch km;
 };
+
+/* Does policy p enforce block rule/list entry e? (Its own `mode: monitor`
+ * makes it would_block everywhere.) */
+bool lw_config_rule_monitor(const struct lw_config *c, bool is_list, int index);
 
 /* Every error goes to d; returns NULL when there was any. */
 struct lw_config *lw_config_load(const char *dir, struct lw_diag *d);

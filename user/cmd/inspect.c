@@ -9,15 +9,17 @@
 #include "util/log.h"
 
 #define IDLE_NS (30ULL * 1000 * 1000 * 1000)
+/* A kernel verdict waits this long for the request it belongs to. */
+#define VERDICT_WAIT_NS (2ULL * 1000 * 1000 * 1000)
 #define MAX_CONNS 8192
 
 /* What is known of one connection; decoder is NULL when it is not decoded. */
 struct conn {
 	struct lw_request_decoder *dec;
-	int provider;   /* catalog index from SNI, -1 */
-	bool ignore;    /* SNI names no provider */
+	int provider; /* catalog index from SNI, -1 */
+	bool ignore;  /* SNI names no provider */
 	uint64_t last_ns;
-	uint32_t seq;   /* next expected message seq: a gap means lost bytes */
+	uint32_t seq; /* next expected message seq: a gap means lost bytes */
 	bool have_seq;
 	/* identity as of the last message, copied: requests finished at idle
 	 * time or exit are reported after the process may be gone */
@@ -26,12 +28,23 @@ struct conn {
 	uint32_t pid;
 	uint64_t ts_ns;
 	char comm[LW_COMM_LEN + 1];
+	uint64_t cgroup_id;
+	bool cur_blocked; /* the message being fed never left (refused write) */
+	/* a kernel verdict not reported yet */
+	bool kv_pending;
+	uint32_t kv_rule, kv_gen, kv_policy;
+	uint64_t kv_ns;
+	/* refused from now on, and by which stage */
+	const char *poisoned;
 	struct lw_inspect *in;
 };
 
 struct lw_inspect {
+	const struct lw_config *cfg;
 	const struct lw_policy_set *set;
 	struct lw_classifier *cls;
+	lw_inspect_block_cb on_block;
+	void *ud;
 	struct lw_classify_ctx *ctx;
 	struct lw_decode_limits lim;
 	struct lw_inspect_stats st;
@@ -42,22 +55,26 @@ struct lw_inspect {
 	int64_t mono_to_real_ns;
 };
 
-struct lw_inspect *lw_inspect_new(const struct lw_policy_set *set, struct lw_classifier *c,
-				  FILE *out, int64_t mono_to_real_ns)
+struct lw_inspect *lw_inspect_new(const struct lw_config *cfg, FILE *out, int64_t mono_to_real_ns,
+				  lw_inspect_block_cb on_block, void *ud)
 {
 	struct lw_inspect *in = lw_xcalloc(1, sizeof(*in));
 
 	lw_decode_limits_default(&in->lim);
 	in->f = out;
 	in->mono_to_real_ns = mono_to_real_ns;
-	lw_inspect_set_policy(in, set, c);
+	in->on_block = on_block;
+	in->ud = ud;
+	lw_inspect_set_config(in, cfg);
 	return in;
 }
 
-void lw_inspect_set_policy(struct lw_inspect *in, const struct lw_policy_set *set,
-			   struct lw_classifier *c)
+void lw_inspect_set_config(struct lw_inspect *in, const struct lw_config *cfg)
 {
-	in->set = set;
+	struct lw_classifier *c = cfg->cls;
+
+	in->cfg = cfg;
+	in->set = &cfg->set;
 	if (c != in->cls) {
 		lw_classify_ctx_free(in->ctx);
 		in->cls = c;
@@ -83,6 +100,104 @@ static const char *safe_model(struct lw_inspect *in, const char *model)
 	return model;
 }
 
+/* The block rule/list entry of the kernel matcher named id, or NULL. */
+static const struct lw_kmatch_entry *kentry_by_id(const struct lw_kmatch *km, const char *id)
+{
+	for (size_t i = 0; i < km->n; i++)
+		if (!strcmp(km->e[i].id, id))
+			return &km->e[i];
+	return NULL;
+}
+
+/* Make sure the findings show the rule the kernel matched: the classifier's
+ * fuller checks may not report it (the kernel form is looser at the edges,
+ * see user/classify/kmatch.h), and the alert must still say what acted. */
+static void add_kernel_finding(struct lw_inspect *in, uint32_t krule)
+{
+	const struct lw_kmatch *km = &in->cfg->km;
+	const struct lw_kmatch_entry *e;
+	struct lw_finding *f;
+
+	if (krule >= LWM_MAX_RULES || km->kentry[krule] < 0)
+		return;
+	e = &km->e[km->kentry[krule]];
+	for (size_t i = 0; i < in->findings.n; i++)
+		if (!strcmp(in->findings.v[i].rule, e->id))
+			return;
+	if (in->findings.n == in->findings.cap) {
+		in->findings.cap = in->findings.cap ? in->findings.cap * 2 : 4;
+		in->findings.v =
+			lw_xrealloc(in->findings.v, in->findings.cap * sizeof(*in->findings.v));
+	}
+	f = &in->findings.v[in->findings.n++];
+	memset(f, 0, sizeof(*f));
+	f->type = e->type;
+	f->rule = e->id;
+	f->count = 1;
+	f->action = LW_ACT_BLOCK;
+	f->is_list = e->is_list;
+	f->severity = e->is_list ? in->cfg->rules.lists[e->index].severity
+				 : in->cfg->rules.rules[e->index].severity;
+	/* the kernel reports where, not what: there is nothing to mask */
+	snprintf(f->sample, sizeof(f->sample), "[matched in the kernel]");
+}
+
+struct verdict {
+	const char *action; /* alert | block | would_block */
+	const char *stage;  /* kernel | agent | NULL */
+	int request_left;   /* -1: not a block */
+	uint32_t quarantine_s;
+};
+
+/* What happens to a request with these findings, from policy pol, on cn. */
+static struct verdict decide(struct lw_inspect *in, struct conn *cn, const struct lw_policy *pol,
+			     int provider)
+{
+	struct verdict v = {.action = "alert", .request_left = -1};
+	bool enforce = pol->mode == LW_MODE_ENFORCE, block = false, would = false, kernel = false;
+
+	for (size_t i = 0; i < in->findings.n; i++) {
+		const struct lw_finding *f = &in->findings.v[i];
+		const struct lw_kmatch_entry *e;
+
+		if (f->action != LW_ACT_BLOCK)
+			continue;
+		if (enforce && !f->monitor)
+			block = true;
+		else
+			would = true;
+		e = kentry_by_id(&in->cfg->km, f->rule);
+		if (e && e->kidx >= 0)
+			kernel = true;
+	}
+	if (cn->kv_pending) {
+		/* this request's write was refused before it was encrypted */
+		cn->kv_pending = false;
+		in->st.kernel_blocks++;
+		return (struct verdict){"block", "kernel", 0, 0};
+	}
+	if (cn->poisoned && cn->cur_blocked)
+		return (struct verdict){"block", cn->poisoned, 0, 0};
+	if (block) {
+		v.action = "block";
+		v.stage = "agent";
+		v.request_left = 1; /* decided after the write */
+		if (!cn->poisoned && in->on_block) {
+			in->on_block(&cn->ci, cn->cgroup_id, pol, provider, in->ud);
+			cn->poisoned = "agent";
+			in->st.agent_blocks++;
+		}
+		v.quarantine_s = pol->quarantine_s;
+		return v;
+	}
+	if (would) {
+		v.action = "would_block";
+		v.stage = kernel ? "kernel" : "agent";
+		v.request_left = 1;
+	}
+	return v;
+}
+
 static void on_request(const struct lw_decoded_req *r, void *ud)
 {
 	struct conn *cn = ud;
@@ -92,8 +207,8 @@ static void on_request(const struct lw_decoded_req *r, void *ud)
 	int provider = cn->provider;
 	const char *host = cn->ci.sni;
 	char ts[48], dst[64];
-	struct lw_alert a = { 0 };
-	enum lw_action act;
+	struct lw_alert a = {0};
+	struct verdict vd;
 	int n;
 
 	if (provider < 0 && r->http->authority[0]) {
@@ -118,14 +233,18 @@ static void on_request(const struct lw_decoded_req *r, void *ud)
 		in->st.classify_errors++;
 		return;
 	}
-	if (n == 0)
+	if (cn->kv_pending && cn->kv_gen == in->cfg->km.table->gen)
+		add_kernel_finding(in, cn->kv_rule);
+	/* a kernel verdict is reported even when the classifier finds nothing
+	 * (and, when the table was replaced since, without its finding) */
+	if (in->findings.n == 0 && !cn->kv_pending)
 		return;
 
 	pol = lw_policy_select(in->set, p->cgroup[0] ? p->cgroup : NULL, p->exe[0] ? p->exe : NULL,
 			       p->uid);
+	vd = decide(in, cn, pol, provider);
 	lw_iso_time((int64_t)cn->ts_ns + in->mono_to_real_ns, ts, sizeof(ts));
 	lw_addr_str(&cn->ci.dst, dst, sizeof(dst));
-	act = lw_findings_action(&in->findings);
 	a.ts = ts;
 	a.service = pol->id ? pol->name : p->service;
 	a.policy = pol->name;
@@ -142,8 +261,10 @@ static void on_request(const struct lw_decoded_req *r, void *ud)
 	a.api = lw_api_name(r->prompt->api);
 	a.model = safe_model(in, r->prompt->model);
 	a.reason = "classified_data";
-	/* content is not blocked yet: a block rule is reported as would_block */
-	a.action = act == LW_ACT_BLOCK ? "would_block" : "alert";
+	a.action = vd.action;
+	a.stage = vd.stage;
+	a.request_left = vd.request_left;
+	a.quarantine_s = vd.quarantine_s;
 	a.incomplete = r->incomplete;
 	a.findings = &in->findings;
 	a.prompt = r->prompt;
@@ -151,6 +272,98 @@ static void on_request(const struct lw_decoded_req *r, void *ud)
 	lw_alert_json(&in->out, &a);
 	fwrite(in->out.p, 1, in->out.len, in->f);
 	in->st.alerts++;
+}
+
+/* A kernel verdict whose request never showed up (its bytes were lost, or
+ * the connection was not decoded): report what the kernel knows. */
+static void verdict_alone(struct lw_inspect *in, struct conn *cn)
+{
+	const struct lw_policy *pol = cn->kv_policy < in->set->n ? &in->set->policies[cn->kv_policy]
+								 : &in->set->policies[0];
+	char ts[48], dst[64];
+	struct lw_alert a = {0};
+
+	cn->kv_pending = false;
+	in->st.kernel_blocks++;
+	in->st.kernel_alone++;
+	in->findings.n = 0;
+	in->findings.dropped = 0;
+	if (cn->kv_gen == in->cfg->km.table->gen)
+		add_kernel_finding(in, cn->kv_rule);
+	lw_iso_time((int64_t)cn->kv_ns + in->mono_to_real_ns, ts, sizeof(ts));
+	lw_addr_str(&cn->ci.dst, dst, sizeof(dst));
+	a.ts = ts;
+	a.service = pol->id ? pol->name : cn->proc.service;
+	a.policy = pol->name;
+	a.pid = cn->pid;
+	a.comm = cn->comm;
+	a.exe = cn->proc.exe;
+	a.cgroup = cn->proc.cgroup;
+	a.provider = cn->provider >= 0 && (size_t)cn->provider < in->set->cat.n
+			     ? in->set->cat.providers[cn->provider].id
+			     : "";
+	a.host = cn->ci.sni;
+	a.dst = dst;
+	a.method = "";
+	a.path = "";
+	a.api = "";
+	a.model = "";
+	a.reason = "classified_data";
+	a.action = "block";
+	a.stage = "kernel";
+	a.request_left = 0;
+	a.incomplete = true;
+	a.findings = &in->findings;
+	lw_buf_reset(&in->out);
+	lw_alert_json(&in->out, &a);
+	fwrite(in->out.p, 1, in->out.len, in->f);
+	in->st.alerts++;
+}
+
+static struct conn *conn_get(struct lw_inspect *in, uint64_t conn_id)
+{
+	struct conn *cn = lw_hmap_get(&in->conns, conn_id);
+
+	if (cn)
+		return cn;
+	if (in->conns.len >= MAX_CONNS) {
+		in->st.conns_over_limit++;
+		return NULL;
+	}
+	cn = lw_xcalloc(1, sizeof(*cn));
+	cn->in = in;
+	cn->provider = -2;
+	lw_hmap_put(&in->conns, conn_id, cn);
+	return cn;
+}
+
+void lw_inspect_verdict(struct lw_inspect *in, const struct lw_verdict_rec *v)
+{
+	struct conn *cn = conn_get(in, v->conn_id);
+
+	if (!cn)
+		return;
+	if (v->rule == LW_VERDICT_CANCEL) {
+		if (cn->kv_pending && !strcmp(cn->poisoned ? cn->poisoned : "", "kernel")) {
+			cn->kv_pending = false;
+			cn->poisoned = NULL;
+		}
+		return;
+	}
+	if (cn->kv_pending)
+		verdict_alone(in, cn);
+	cn->kv_pending = true;
+	cn->kv_rule = v->rule;
+	cn->kv_gen = v->gen;
+	cn->kv_policy = v->policy;
+	cn->kv_ns = v->h.ts_ns;
+	cn->last_ns = v->h.ts_ns;
+	cn->poisoned = "kernel";
+	if (!cn->pid) {
+		cn->pid = v->h.pid;
+		cn->cgroup_id = v->cgroup_id;
+		snprintf(cn->comm, sizeof(cn->comm), "%.*s", LW_COMM_LEN, v->comm);
+	}
 }
 
 static void conn_free(struct conn *cn)
@@ -172,18 +385,12 @@ void lw_inspect_message(struct lw_inspect *in, const struct lw_msg_view *v)
 
 	if (m->dir != LW_DIR_EGRESS)
 		return;
-	cn = lw_hmap_get(&in->conns, m->conn_id);
-	if (!cn) {
-		if (in->conns.len >= MAX_CONNS) {
-			in->st.conns_over_limit++;
-			return;
-		}
-		cn = lw_xcalloc(1, sizeof(*cn));
-		cn->in = in;
-		cn->provider = -2;
-		lw_hmap_put(&in->conns, m->conn_id, cn);
-	}
+	cn = conn_get(in, m->conn_id);
+	if (!cn)
+		return;
 	cn->last_ns = m->ts_ns;
+	cn->cgroup_id = m->cgroup_id;
+	cn->cur_blocked = m->blocked;
 	cn->ts_ns = m->ts_ns;
 	if (cn->pid != m->pid || !cn->proc.pid)
 		cn->proc = *v->proc;
@@ -191,8 +398,8 @@ void lw_inspect_message(struct lw_inspect *in, const struct lw_msg_view *v)
 	cn->pid = m->pid;
 	snprintf(cn->comm, sizeof(cn->comm), "%.*s", LW_COMM_LEN, m->comm);
 	if (cn->provider == -2) {
-		cn->provider = v->conn->sni[0] ? lw_catalog_match_host(&in->set->cat, v->conn->sni)
-					       : -1;
+		cn->provider =
+			v->conn->sni[0] ? lw_catalog_match_host(&in->set->cat, v->conn->sni) : -1;
 		cn->ignore = v->conn->sni[0] && cn->provider < 0;
 	}
 	if (cn->ignore)
@@ -216,6 +423,9 @@ void lw_inspect_tick(struct lw_inspect *in, uint64_t now_ns)
 	for (size_t i = 0; i < in->conns.cap; i++) {
 		struct conn *cn = in->conns.slots[i].val;
 
+		if (cn && cn->kv_pending && now_ns > cn->kv_ns &&
+		    now_ns - cn->kv_ns >= VERDICT_WAIT_NS)
+			verdict_alone(in, cn);
 		if (cn && now_ns > cn->last_ns && now_ns - cn->last_ns >= IDLE_NS)
 			old[n++] = in->conns.slots[i].key;
 	}
@@ -237,26 +447,29 @@ void lw_inspect_stats_json(const struct lw_inspect *in, struct lw_buf *b)
 		const char *name;
 		uint64_t v;
 	} f[] = {
-		{ "provider_conns", s->provider_conns },
-		{ "requests_decoded", d->requests },
-		{ "requests_classified", s->classified },
-		{ "classified_bytes", s->classified_bytes },
-		{ "alerts", s->alerts },
-		{ "other_requests", s->other_requests },
-		{ "not_http", d->not_http },
-		{ "http_parse_errors", d->http.parse_errors },
-		{ "hpack_errors", d->http.hpack_errors },
-		{ "streams_refused", d->http.streams_refused },
-		{ "bodies_truncated", d->http.bodies_truncated },
-		{ "streams_desynced", d->desynced },
-		{ "bytes_skipped", d->http.bytes_skipped },
-		{ "inflate_limited", d->inflate_limit },
-		{ "inflate_corrupt", d->inflate_corrupt },
-		{ "inflate_unsupported", d->inflate_unsupported },
-		{ "json_errors", d->json_errors },
-		{ "text_limited", d->text_limited },
-		{ "conns_over_limit", s->conns_over_limit },
-		{ "classify_errors", s->classify_errors },
+		{"provider_conns", s->provider_conns},
+		{"requests_decoded", d->requests},
+		{"requests_classified", s->classified},
+		{"classified_bytes", s->classified_bytes},
+		{"alerts", s->alerts},
+		{"other_requests", s->other_requests},
+		{"not_http", d->not_http},
+		{"http_parse_errors", d->http.parse_errors},
+		{"hpack_errors", d->http.hpack_errors},
+		{"streams_refused", d->http.streams_refused},
+		{"bodies_truncated", d->http.bodies_truncated},
+		{"streams_desynced", d->desynced},
+		{"bytes_skipped", d->http.bytes_skipped},
+		{"inflate_limited", d->inflate_limit},
+		{"inflate_corrupt", d->inflate_corrupt},
+		{"inflate_unsupported", d->inflate_unsupported},
+		{"json_errors", d->json_errors},
+		{"text_limited", d->text_limited},
+		{"conns_over_limit", s->conns_over_limit},
+		{"classify_errors", s->classify_errors},
+		{"kernel_blocks", s->kernel_blocks},
+		{"agent_blocks", s->agent_blocks},
+		{"kernel_verdicts_alone", s->kernel_alone},
 	};
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
@@ -267,8 +480,13 @@ void lw_inspect_free(struct lw_inspect *in)
 {
 	if (!in)
 		return;
-	for (size_t i = 0; i < in->conns.cap; i++)
-		conn_free(in->conns.slots[i].val);
+	for (size_t i = 0; i < in->conns.cap; i++) {
+		struct conn *cn = in->conns.slots[i].val;
+
+		if (cn && cn->kv_pending) /* nothing is lost at exit either */
+			verdict_alone(in, cn);
+		conn_free(cn);
+	}
 	lw_hmap_free(&in->conns);
 	lw_classify_ctx_free(in->ctx);
 	lw_findings_free(&in->findings);

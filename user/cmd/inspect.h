@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "classify/classify.h"
+#include "cmd/config.h"
 #include "decode/request.h"
 #include "policy/policy.h"
 #include "stream/messages.h"
@@ -21,22 +22,34 @@ struct lw_inspect_stats {
 	struct lw_decode_stats decode;
 	uint64_t provider_conns;   /* connections decoded */
 	uint64_t other_requests;   /* decoded, but not to a provider: not classified */
-	uint64_t classified;       /* requests classified */
+	uint64_t classified;	   /* requests classified */
 	uint64_t classified_bytes; /* prompt text bytes */
 	uint64_t alerts;
 	uint64_t conns_over_limit; /* provider connections not decoded: table full */
 	uint64_t classify_errors;
+	uint64_t kernel_blocks; /* writes the in-kernel matcher refused */
+	uint64_t agent_blocks;	/* connections poisoned by the agent's verdict */
+	uint64_t kernel_alone;	/* kernel verdicts reported without their request */
 };
 
 struct lw_inspect;
 
-/* set and classifier are borrowed; swap them with lw_inspect_set_policy on a
- * reload. Alerts are written to out, one JSON line each. */
-struct lw_inspect *lw_inspect_new(const struct lw_policy_set *set, struct lw_classifier *c,
-				  FILE *out, int64_t mono_to_real_ns);
-void lw_inspect_set_policy(struct lw_inspect *in, const struct lw_policy_set *set,
-			   struct lw_classifier *c);
+/* The agent-stage verdict: a request on the connection ci carried content
+ * that a block rule enforced by pol refuses, and the kernel did not decide
+ * it. The callee poisons the connection and quarantines (cgroup, provider). */
+typedef void (*lw_inspect_block_cb)(const struct lw_conn_info *ci, uint64_t cgroup_id,
+				    const struct lw_policy *pol, int provider, void *ud);
+
+/* cfg (policies, classifier, kernel matcher) is borrowed; swap it with
+ * lw_inspect_set_config on a reload. Alerts are written to out, one JSON
+ * line each. on_block may be NULL (nothing is enforced then). */
+struct lw_inspect *lw_inspect_new(const struct lw_config *cfg, FILE *out, int64_t mono_to_real_ns,
+				  lw_inspect_block_cb on_block, void *ud);
+void lw_inspect_set_config(struct lw_inspect *in, const struct lw_config *cfg);
 void lw_inspect_message(struct lw_inspect *in, const struct lw_msg_view *v);
+/* The in-kernel matcher refused a write: its alert follows with the
+ * request it belongs to (or, when that never comes, on its own). */
+void lw_inspect_verdict(struct lw_inspect *in, const struct lw_verdict_rec *v);
 /* Finish and forget connections idle for a while. */
 void lw_inspect_tick(struct lw_inspect *in, uint64_t now_ns);
 const struct lw_inspect_stats *lw_inspect_stats(const struct lw_inspect *in);

@@ -22,7 +22,9 @@ static void usage(FILE *f)
 	      "             and exact-value lists (DIR/lists/); prints each error on\n"
 	      "             stderr as FILE:LINE: reason, or a summary on stdout if none\n"
 	      "  show       print the effective policies in the order they are tried:\n"
-	      "             selectors, mode and allowed providers\n"
+	      "             selectors, mode and allowed providers; then which block\n"
+	      "             rules the kernel decides before the write, and why the\n"
+	      "             others are left to the agent\n"
 	      "  digest     the sha256: entry of an exact-value list for each line of\n"
 	      "             standard input, normalised as NORMALIZE (none, lower, digits,\n"
 	      "             email, compact; see docs/rules.md). Values are read from\n"
@@ -32,6 +34,12 @@ static void usage(FILE *f)
 	      "docs/policy.md describes the format.\n"
 	      "Exit codes: 0 valid, 1 errors, 2 usage error.\n",
 	      f);
+}
+
+static void print_line(const char *line, void *ud)
+{
+	(void)ud;
+	printf("%s\n", line);
 }
 
 static void print_allowed(const struct lw_policy_set *set, const struct lw_policy *p)
@@ -65,9 +73,9 @@ static void print_policy(const struct lw_policy_set *set, const struct lw_policy
 		lw_buf_printf(sel, " exe=%s", p->exe);
 	if (p->has_uid)
 		lw_buf_printf(sel, " uid=%u", p->uid);
-	printf("  match:  %s", p->id == 0   ? "every process no policy above selects"
-				: sel->len ? sel->p + 1
-					   : "");
+	printf("  match:  %s", p->id == 0 ? "every process no policy above selects"
+			       : sel->len ? sel->p + 1
+					  : "");
 	printf("\n  mode:   %s\n  allow:  ", p->mode == LW_MODE_ENFORCE ? "enforce" : "monitor");
 	print_allowed(set, p);
 }
@@ -120,8 +128,8 @@ int lw_cmd_policy(int argc, char **argv)
 	const char *sub, *dir = NULL;
 	struct lw_config *cfg;
 	struct lw_policy_set *set;
-	struct lw_diag d = { 0 };
-	struct lw_buf sel = { 0 };
+	struct lw_diag d = {0};
+	struct lw_buf sel = {0};
 	bool opts_done = false;
 	int npos = 0, rc;
 
@@ -181,6 +189,8 @@ int lw_cmd_policy(int argc, char **argv)
 		for (size_t i = 1; i < set->n; i++)
 			print_policy(set, &set->policies[i], &sel);
 		print_policy(set, &set->policies[0], &sel);
+		/* which block rules are decided before the write, and why not */
+		lw_kmatch_report(&cfg->km, print_line, NULL);
 	}
 	/* errors alone on stderr: every line there is FILE:LINE: reason */
 	if (!rc)

@@ -27,10 +27,11 @@
 
 struct run {
 	const char *policy_dir;
-	struct lw_config *cfg;     /* in force */
+	struct lw_config *cfg;	   /* in force */
 	struct lw_policy_set *set; /* &cfg->set */
 	struct lw_inspect *inspect;
 	struct lw_gates *gates;
+	struct lw_capture *cap;
 	struct lw_procs procs; /* identity of gate events */
 	int64_t mono_to_real_ns;
 	uint64_t next_rescan, next_sweep;
@@ -40,7 +41,7 @@ struct run {
 
 static struct lw_config *load_policy(const char *dir)
 {
-	struct lw_diag d = { 0 };
+	struct lw_diag d = {0};
 	struct lw_config *c = lw_config_load(dir, &d);
 
 	for (size_t i = 0; i < d.n; i++)
@@ -58,8 +59,8 @@ static void on_message(const struct lw_msg_view *v, void *ud)
 	lw_inspect_message(r->inspect, v);
 }
 
-static const char *const decisions[] = { "allowed", "denied", "would_deny" };
-static const char *const gate_names[] = { "sni", "connect", "quic", "ech" };
+static const char *const decisions[] = {"allowed", "denied", "would_deny"};
+static const char *const gate_names[] = {"sni", "connect", "quic", "ech", "quarantine"};
 
 /* One JSON line per provider connection decision, on stdout. */
 static void on_gate_event(const struct lwg_event *e, void *ud)
@@ -67,7 +68,7 @@ static void on_gate_event(const struct lwg_event *e, void *ud)
 	struct run *r = ud;
 	const struct lw_proc *p = lw_procs_get(&r->procs, (pid_t)e->pid);
 	const struct lw_policy *pol = e->policy < r->set->n ? &r->set->policies[e->policy] : NULL;
-	struct lw_addr a = { .family = e->family, .port = e->dport };
+	struct lw_addr a = {.family = e->family, .port = e->dport};
 	char ts[48], dst[64], comm[LW_COMM_LEN + 1], host[LWG_NAME_LEN + 1];
 	struct lw_json j;
 
@@ -92,7 +93,7 @@ static void on_gate_event(const struct lwg_event *e, void *ud)
 	lw_json_str(&j, "host", host);
 	lw_json_str(&j, "dst", dst);
 	lw_json_str(&j, "decision", e->decision < 3 ? decisions[e->decision] : "");
-	lw_json_str(&j, "gate", e->gate < 4 ? gate_names[e->gate] : "");
+	lw_json_str(&j, "gate", e->gate < 5 ? gate_names[e->gate] : "");
 	lw_json_bool(&j, "alert", e->decision != LWG_ALLOWED);
 	lw_json_end(&j);
 	lw_buf_putc(&r->out, '\n');
@@ -107,6 +108,64 @@ static void on_gate_event(const struct lwg_event *e, void *ud)
 		if (rc && rc != -ENOENT && rc != -ESRCH)
 			lw_debug("cannot abort the refused connection of pid %u: %s", e->pid,
 				 strerror(-rc));
+	}
+}
+
+static void report_line(const char *line, void *ud)
+{
+	(void)ud;
+	lw_info("kernel matcher: %s", line);
+}
+
+/* The block rules the kernel decides, with each policy's masks, in force
+ * for every later write (one map swap). */
+static void install_kmatch(struct run *r)
+{
+	int err;
+
+	if (!r->cap)
+		return;
+	err = lw_capture_kmatch_install(r->cap, r->cfg->km.table);
+	if (err)
+		lw_err("cannot install the in-kernel matcher: %s: block rules are decided by "
+		       "the agent only, after the write",
+		       strerror(-err));
+	lw_kmatch_report(&r->cfg->km, report_line, NULL);
+}
+
+static void on_capture(struct lw_capture *c, void *ud)
+{
+	struct run *r = ud;
+
+	r->cap = c;
+	install_kmatch(r);
+}
+
+static void on_verdict(const struct lw_verdict_rec *v, void *ud)
+{
+	struct run *r = ud;
+
+	lw_inspect_verdict(r->inspect, v);
+}
+
+/* The agent's classifier refused a request the kernel could not decide. */
+static void on_block(const struct lw_conn_info *ci, uint64_t cgroup_id, const struct lw_policy *pol,
+		     int provider, void *ud)
+{
+	struct run *r = ud;
+	int err = lw_gates_poison(r->gates, &ci->src, &ci->dst, (uint32_t)pol->id);
+
+	if (err)
+		lw_warn("cannot poison connection %llu of pid %d: %s",
+			(unsigned long long)ci->conn_id, (int)ci->pid,
+			strerror(err < 0 ? -err : err));
+	if (pol->quarantine_s && cgroup_id) {
+		uint64_t until = lw_now_ns() + (uint64_t)pol->quarantine_s * 1000000000ULL;
+
+		err = lw_gates_quarantine(r->gates, cgroup_id, (uint32_t)provider, until);
+		if (err)
+			lw_warn("cannot quarantine service %s: %s", pol->name,
+				strerror(err < 0 ? -err : err));
 	}
 }
 
@@ -138,10 +197,11 @@ static void on_hup(void *ud)
 		return;
 	}
 	lw_gates_apply(r->gates, &cfg->set);
-	lw_inspect_set_policy(r->inspect, &cfg->set, cfg->cls);
+	lw_inspect_set_config(r->inspect, cfg);
 	lw_config_free(r->cfg);
 	r->cfg = cfg;
 	r->set = &cfg->set;
+	install_kmatch(r);
 	r->reloads++;
 	lw_info("policy reloaded from %s: %zu policies, %zu rules", r->policy_dir, cfg->set.n,
 		cfg->rules.n);
@@ -197,19 +257,19 @@ static void usage(FILE *f)
 int lw_cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "policy", required_argument, 0, 'P' },
-		{ "capture-max", required_argument, 0, 'M' },
-		{ "ring-size", required_argument, 0, 'R' },
-		{ "stats-interval", required_argument, 0, 'S' },
-		{ "duration", required_argument, 0, 'D' },
-		{ "no-pause", no_argument, 0, 'N' },
-		{ "verbose", no_argument, 0, 'v' },
-		{ "help", no_argument, 0, 'h' },
-		{ 0, 0, 0, 0 },
+		{"policy", required_argument, 0, 'P'},
+		{"capture-max", required_argument, 0, 'M'},
+		{"ring-size", required_argument, 0, 'R'},
+		{"stats-interval", required_argument, 0, 'S'},
+		{"duration", required_argument, 0, 'D'},
+		{"no-pause", no_argument, 0, 'N'},
+		{"verbose", no_argument, 0, 'v'},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
 	};
-	struct lw_loop_opts lo = { .cap = { .stop_new_libs = true }, .stats_interval_s = 60 };
+	struct lw_loop_opts lo = {.cap = {.stop_new_libs = true}, .stats_interval_s = 60};
 	struct lw_loop_result res;
-	struct run r = { 0 };
+	struct run r = {0};
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -223,7 +283,8 @@ int lw_cmd_run(int argc, char **argv)
 		case 'M':
 			v = lw_parse_size(optarg);
 			if (v < 1 || v > LW_CAPTURE_CEIL) {
-				fprintf(stderr, "leakwatch run: --capture-max must be 1..%u bytes\n",
+				fprintf(stderr,
+					"leakwatch run: --capture-max must be 1..%u bytes\n",
 					LW_CAPTURE_CEIL);
 				return 2;
 			}
@@ -285,8 +346,12 @@ int lw_cmd_run(int argc, char **argv)
 		return 1;
 	}
 	lw_gates_apply(r.gates, r.set);
+	lw_gates_shared(r.gates, &lo.cap.cgroup_policy_fd, &lo.cap.pid_policy_fd, &lo.cap.denied_fd,
+			&lo.cap.watched_fd);
 	r.mono_to_real_ns = lw_mono_to_real_ns();
-	r.inspect = lw_inspect_new(r.set, r.cfg->cls, stdout, r.mono_to_real_ns);
+	r.inspect = lw_inspect_new(r.cfg, stdout, r.mono_to_real_ns, on_block, &r);
+	lo.on_capture = on_capture;
+	lo.on_verdict = on_verdict;
 	lo.on_message = on_message;
 	lo.ud = &r;
 	lo.flush = stdout;

@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <mntent.h>
@@ -26,6 +27,9 @@ const char *const lw_gate_stat_names[LWG_ST__MAX] = {
 	[LWG_ST_RELEASED] = "sockets_released",
 	[LWG_ST_EVENT_DROPS] = "gate_events_dropped",
 	[LWG_ST_POISONED_DROPS] = "denied_socket_writes_dropped",
+	[LWG_ST_CONTENT_DROPS] = "content_blocked_writes_dropped",
+	[LWG_ST_WATCHED] = "provider_sockets_watched",
+	[LWG_ST_QUARANTINED] = "quarantine_refused",
 };
 
 struct lw_gates {
@@ -70,7 +74,7 @@ struct lw_gates *lw_gates_open(lw_gate_event_cb cb, void *ud)
 	struct lw_gates *g = lw_xcalloc(1, sizeof(*g));
 	struct gates_bpf *s;
 	char mnt[4096];
-	struct lwg_policy def = { .allow_mask = ~0ULL, .enforce = 0, .valid = 1 };
+	struct lwg_policy def = {.allow_mask = ~0ULL, .enforce = 0, .valid = 1};
 	uint32_t zero = 0;
 	int err;
 
@@ -101,12 +105,12 @@ struct lw_gates *lw_gates_open(lw_gate_event_cb cb, void *ud)
 	bpf_map__update_elem(s->maps.policies, &zero, sizeof(zero), &def, sizeof(def), BPF_ANY);
 	{
 		struct bpf_program *progs[] = {
-			s->progs.dns_ingress, s->progs.gate_connect4, s->progs.gate_connect6,
+			s->progs.dns_ingress,	s->progs.gate_connect4, s->progs.gate_connect6,
 			s->progs.gate_sendmsg4, s->progs.gate_sendmsg6, s->progs.gate_sockops,
 			s->progs.quic_egress,
 		};
 		struct bpf_link **links[] = {
-			&s->links.dns_ingress, &s->links.gate_connect4, &s->links.gate_connect6,
+			&s->links.dns_ingress,	 &s->links.gate_connect4, &s->links.gate_connect6,
 			&s->links.gate_sendmsg4, &s->links.gate_sendmsg6, &s->links.gate_sockops,
 			&s->links.quic_egress,
 		};
@@ -114,8 +118,8 @@ struct lw_gates *lw_gates_open(lw_gate_event_cb cb, void *ud)
 		for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
 			*links[i] = bpf_program__attach_cgroup(progs[i], g->cgfd);
 			if (!*links[i]) {
-				lw_err("cannot attach %s to %s: %s", bpf_program__name(progs[i]), mnt,
-				       strerror(errno));
+				lw_err("cannot attach %s to %s: %s", bpf_program__name(progs[i]),
+				       mnt, strerror(errno));
 				goto fail;
 			}
 		}
@@ -198,7 +202,7 @@ void lw_gates_hosts_clear(struct lw_gates *g)
 
 int lw_gates_host_add(struct lw_gates *g, uint64_t hash, int kind, uint32_t provider)
 {
-	struct lwg_host_key k = { .hash = hash, .kind = (unsigned)kind };
+	struct lwg_host_key k = {.hash = hash, .kind = (unsigned)kind};
 
 	return bpf_map__update_elem(g->skel->maps.host_providers, &k, sizeof(k), &provider,
 				    sizeof(provider), BPF_ANY);
@@ -206,7 +210,7 @@ int lw_gates_host_add(struct lw_gates *g, uint64_t hash, int kind, uint32_t prov
 
 int lw_gates_policy_set(struct lw_gates *g, uint32_t idx, uint64_t allow_mask, bool enforce)
 {
-	struct lwg_policy p = { .allow_mask = allow_mask, .enforce = enforce, .valid = 1 };
+	struct lwg_policy p = {.allow_mask = allow_mask, .enforce = enforce, .valid = 1};
 
 	if (idx >= LWG_MAX_POLICIES)
 		return -1;
@@ -243,4 +247,40 @@ void lw_gates_pid_del(struct lw_gates *g, pid_t pid)
 	uint32_t k = (uint32_t)pid;
 
 	bpf_map__delete_elem(g->skel->maps.pid_policy, &k, sizeof(k), 0);
+}
+
+void lw_gates_shared(struct lw_gates *g, int *cgroup_policy_fd, int *pid_policy_fd, int *denied_fd,
+		     int *watched_fd)
+{
+	*watched_fd = bpf_map__fd(g->skel->maps.watched);
+	*cgroup_policy_fd = bpf_map__fd(g->skel->maps.cgroup_policy);
+	*pid_policy_fd = bpf_map__fd(g->skel->maps.pid_policy);
+	*denied_fd = bpf_map__fd(g->skel->maps.denied);
+}
+
+int lw_gates_poison(struct lw_gates *g, const struct lw_addr *src, const struct lw_addr *dst,
+		    uint32_t policy)
+{
+	struct lwg_sock_key k = {.family = dst->family};
+	uint32_t v = policy | LWG_DENY_CONTENT;
+	size_t n = dst->family == 2 ? 4 : 16;
+
+	if (!dst->family || dst->family != src->family || !dst->port)
+		return -EINVAL;
+	/* as sk_msg hands them over: local port in host order, remote in
+	 * network order (the whole 32-bit word) */
+	k.lport = src->port;
+	k.rport = htonl(dst->port);
+	memcpy(k.laddr, src->addr, n);
+	memcpy(k.raddr, dst->addr, n);
+	return bpf_map__update_elem(g->skel->maps.denied, &k, sizeof(k), &v, sizeof(v), BPF_ANY);
+}
+
+int lw_gates_quarantine(struct lw_gates *g, uint64_t cgroup_id, uint32_t provider,
+			uint64_t until_mono_ns)
+{
+	struct lwg_quarantine_key k = {.cgroup_id = cgroup_id, .provider = provider};
+
+	return bpf_map__update_elem(g->skel->maps.quarantine, &k, sizeof(k), &until_mono_ns,
+				    sizeof(until_mono_ns), BPF_ANY);
 }

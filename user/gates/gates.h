@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "leakwatch.h"
 #include "lwgates.h"
 
 struct lw_gates;
@@ -38,6 +39,20 @@ int lw_gates_cgroup_set(struct lw_gates *g, uint64_t cgroup_id, uint32_t policy)
 void lw_gates_pids_clear(struct lw_gates *g);
 int lw_gates_pid_set(struct lw_gates *g, pid_t pid, uint32_t policy);
 void lw_gates_pid_del(struct lw_gates *g, pid_t pid);
+
+/* Content verdicts (see "Content blocking" in DESIGN.md). */
+/* Fds of the maps the capture programs share (struct lw_capture_opts). */
+void lw_gates_shared(struct lw_gates *g, int *cgroup_policy_fd, int *pid_policy_fd, int *denied_fd,
+		     int *watched_fd);
+/* Refuse every later write of the TCP connection src -> dst (sk_msg drops
+ * them: the application's write fails with EACCES). Only connections the
+ * gates watch (provider traffic of an enforcing service) are affected. */
+int lw_gates_poison(struct lw_gates *g, const struct lw_addr *src, const struct lw_addr *dst,
+		    uint32_t policy);
+/* Refuse new connections of the cgroup's processes to the provider until
+ * the CLOCK_MONOTONIC deadline (only where the policy enforces). */
+int lw_gates_quarantine(struct lw_gates *g, uint64_t cgroup_id, uint32_t provider,
+			uint64_t until_mono_ns);
 
 /* The cgroup v2 mount point, from /proc/mounts. -1 if there is none. */
 int lw_cgroup2_mount(char *out, size_t n);

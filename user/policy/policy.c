@@ -32,9 +32,8 @@ static bool is_glob(const char *s)
 
 static bool class_name_ok(const char *s, size_t n)
 {
-	static const char *const names[] = { "alnum", "alpha", "blank", "cntrl",
-					     "digit", "graph", "lower", "print",
-					     "punct", "space", "upper", "xdigit" };
+	static const char *const names[] = {"alnum", "alpha", "blank", "cntrl", "digit", "graph",
+					    "lower", "print", "punct", "space", "upper", "xdigit"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strlen(names[i]) == n && !strncmp(names[i], s, n))
@@ -65,8 +64,8 @@ static const char *glob_problem(const char *s)
 		for (; s[j] && s[j] != ']'; j++) {
 			if (s[j] == '\\' && s[j + 1]) {
 				j++;
-			} else if (s[j] == '[' && (s[j + 1] == ':' || s[j + 1] == '.' ||
-						   s[j + 1] == '=')) {
+			} else if (s[j] == '[' &&
+				   (s[j + 1] == ':' || s[j + 1] == '.' || s[j + 1] == '=')) {
 				char delim = s[j + 1];
 				size_t k = j + 2;
 
@@ -235,7 +234,7 @@ enum { M_CGROUP, M_UNIT, M_EXE, M_UID, M_N };
 
 static void parse_match(struct lw_ydoc *y, yaml_node_t *m, struct lw_policy *p)
 {
-	static const char *const keys[M_N] = { "cgroup", "unit", "exe", "uid" };
+	static const char *const keys[M_N] = {"cgroup", "unit", "exe", "uid"};
 	yaml_node_t *v[M_N], *k[M_N];
 	const char *s;
 
@@ -271,7 +270,7 @@ static void parse_match(struct lw_ydoc *y, yaml_node_t *m, struct lw_policy *p)
 			lw_ydoc_err(y, v[M_UNIT], "unit: longer than 255 bytes");
 		} else if (!is_glob(s) && !unit_suffix(s, n)) {
 			/* as systemctl does: "checkout" means checkout.service */
-			struct lw_buf b = { 0 };
+			struct lw_buf b = {0};
 
 			lw_buf_printf(&b, "%s.service", s);
 			p->unit = b.p;
@@ -366,15 +365,39 @@ static void free_policy(struct lw_policy *p)
 	free(p->file);
 }
 
-enum { P_SERVICE, P_DEFAULT, P_MATCH, P_MODE, P_ALLOW, P_N };
+enum { P_SERVICE, P_DEFAULT, P_MATCH, P_MODE, P_ALLOW, P_QUARANTINE, P_N };
+
+/* "600", "90s", "10m", "2h", "0" (off) -> seconds; -1 when malformed or
+ * over a day (a quarantine nobody remembers is an outage). */
+static int64_t parse_duration(const char *s)
+{
+	char *end;
+	long long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || v < 0 || v > 86400)
+		return -1;
+	if (!strcmp(end, "m"))
+		v *= 60;
+	else if (!strcmp(end, "h"))
+		v *= 3600;
+	else if (*end && strcmp(end, "s"))
+		return -1;
+	return v > 86400 ? -1 : v;
+}
 
 static void on_doc(struct lw_ydoc *y, yaml_node_t *root, void *ud)
 {
-	static const char *const keys[P_N] = { "service", "default", "match", "mode",
-					       "allow_providers" };
+	static const char *const keys[P_N] = {"service", "default",	    "match",
+					      "mode",	 "allow_providers", "quarantine"};
 	struct pol_load *pl = ud;
 	struct lw_policy_set *set = pl->set;
-	struct lw_policy p = { .allow_all = true, .line = lw_ynode_line(root) };
+	struct lw_policy p = {.allow_all = true,
+			      .quarantine_s = LW_QUARANTINE_DEFAULT_S,
+			      .line = lw_ynode_line(root)};
 	yaml_node_t *v[P_N], *k[P_N];
 	int is_default = 0;
 
@@ -412,11 +435,22 @@ static void on_doc(struct lw_ydoc *y, yaml_node_t *root, void *ud)
 		if (m && !strcmp(m, "enforce"))
 			p.mode = LW_MODE_ENFORCE;
 		else if (m && strcmp(m, "monitor"))
-			lw_ydoc_err(y, v[P_MODE], "mode: expected monitor or enforce, got '%s'",
-				    m);
+			lw_ydoc_err(y, v[P_MODE], "mode: expected monitor or enforce, got '%s'", m);
 	}
 	if (v[P_ALLOW])
 		parse_allow(y, pl, v[P_ALLOW], &p);
+	if (v[P_QUARANTINE]) {
+		const char *q = lw_ydoc_str(y, v[P_QUARANTINE], "quarantine");
+		int64_t secs = parse_duration(q);
+
+		if (q && secs < 0)
+			lw_ydoc_err(y, v[P_QUARANTINE],
+				    "quarantine: expected a duration up to 24h (600, 90s, 10m, 0), "
+				    "got '%s'",
+				    q);
+		else if (q)
+			p.quarantine_s = (uint32_t)secs;
+	}
 	if (p.allow_all)
 		p.allow_mask = lw_catalog_all_mask(&set->cat);
 
@@ -448,7 +482,7 @@ static bool is_catalog(const char *name)
 
 int lw_policy_load(struct lw_policy_set *set, const char *dir, struct lw_diag *d)
 {
-	struct pol_load pl = { .set = set };
+	struct pol_load pl = {.set = set};
 	size_t before = d->n, nfiles;
 	struct stat st;
 	char **files;
@@ -461,6 +495,7 @@ int lw_policy_load(struct lw_policy_set *set, const char *dir, struct lw_diag *d
 		.name = lw_xstrdup("default"),
 		.mode = LW_MODE_MONITOR,
 		.allow_all = true,
+		.quarantine_s = LW_QUARANTINE_DEFAULT_S,
 	};
 	set->n = 1;
 	if (stat(dir, &st) != 0) {

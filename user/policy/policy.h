@@ -25,11 +25,17 @@ enum lw_policy_mode {
 	LW_MODE_ENFORCE = 1, /* block what the policy does not allow */
 };
 
+#define LW_QUARANTINE_DEFAULT_S 600
+
 struct lw_policy {
-	int id;     /* index in lw_policy_set.policies: 0 is the default */
+	int id;	    /* index in lw_policy_set.policies: 0 is the default */
 	char *name; /* service name; "default" for the default policy */
 	enum lw_policy_mode mode;
-	bool allow_all;      /* written as `allow_providers: all` */
+	/* After the agent blocks content the kernel could not decide (e.g. a
+	 * card number), new connections of the service to that provider are
+	 * refused for this long. 0: no quarantine. */
+	uint32_t quarantine_s;
+	bool allow_all;	     /* written as `allow_providers: all` */
 	uint64_t allow_mask; /* bit i: catalog provider i may be used */
 	/* Selectors; NULL (or !has_uid) when not given. A policy applies when
 	 * every given selector matches. */

@@ -9,7 +9,7 @@
 struct pending {
 	struct lw_msg m; /* data points into buf */
 	unsigned char *buf;
-	uint8_t *have;  /* one flag per chunk index */
+	uint8_t *have; /* one flag per chunk index */
 	uint32_t nchunks;
 	uint32_t received;
 	uint64_t last_ns;
@@ -130,8 +130,7 @@ static void evict_for(struct lw_reasm *r, size_t need)
 	}
 }
 
-int lw_reasm_chunk(struct lw_reasm *r, const struct lw_chunk *c, const void *data,
-		   uint64_t now_ns)
+int lw_reasm_chunk(struct lw_reasm *r, const struct lw_chunk *c, const void *data, uint64_t now_ns)
 {
 	uint64_t key = stream_key(c->conn_id, c->dir);
 	struct stream *st;
@@ -184,6 +183,7 @@ int lw_reasm_chunk(struct lw_reasm *r, const struct lw_chunk *c, const void *dat
 		p->m.target = c->target;
 		p->m.dir = c->dir;
 		p->m.func = c->func;
+		p->m.blocked = (c->flags & LW_F_BLOCKED) != 0;
 		memcpy(p->m.comm, c->comm, sizeof(p->m.comm));
 		p->m.comm[LW_COMM_LEN - 1] = 0;
 		p->nchunks = (c->cap_len + LW_CHUNK_MAX - 1) / LW_CHUNK_MAX;

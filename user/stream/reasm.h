@@ -27,10 +27,11 @@ struct lw_msg {
 	uint32_t total_len; /* bytes the SSL call moved */
 	uint32_t cap_len;   /* bytes the kernel tried to capture */
 	uint32_t captured;  /* contiguous bytes from offset 0 in data */
-	uint32_t lost;      /* bytes of cap_len that never arrived */
+	uint32_t lost;	    /* bytes of cap_len that never arrived */
 	uint32_t target;
 	uint8_t dir, func;
 	bool truncated; /* captured < total_len */
+	bool blocked;	/* a content verdict refused its write: it never left */
 	char comm[LW_COMM_LEN];
 	const unsigned char *data;
 };
@@ -41,13 +42,13 @@ struct lw_msg {
 typedef void (*lw_msg_cb)(const struct lw_msg *m, void *ud);
 
 struct lw_reasm_stats {
-	uint64_t complete;      /* messages with every byte up to cap_len */
-	uint64_t incomplete;    /* messages finished with holes */
-	uint64_t lost_bytes;    /* bytes missing from incomplete messages */
-	uint64_t late_chunks;   /* chunks of a message already finished */
-	uint64_t dup_chunks;    /* chunks received twice (ignored) */
-	uint64_t bad_chunks;    /* inconsistent headers (ignored) */
-	uint64_t evicted;       /* incomplete messages finished for memory */
+	uint64_t complete;	/* messages with every byte up to cap_len */
+	uint64_t incomplete;	/* messages finished with holes */
+	uint64_t lost_bytes;	/* bytes missing from incomplete messages */
+	uint64_t late_chunks;	/* chunks of a message already finished */
+	uint64_t dup_chunks;	/* chunks received twice (ignored) */
+	uint64_t bad_chunks;	/* inconsistent headers (ignored) */
+	uint64_t evicted;	/* incomplete messages finished for memory */
 	uint64_t pending_bytes; /* currently buffered */
 	uint64_t pending_msgs;
 };
@@ -61,8 +62,7 @@ void lw_reasm_free(struct lw_reasm *r);
 
 /* Feed one chunk; data holds c->len bytes. Returns 0, or -1 when the chunk
  * was rejected (counted in bad/late/dup). */
-int lw_reasm_chunk(struct lw_reasm *r, const struct lw_chunk *c, const void *data,
-		   uint64_t now_ns);
+int lw_reasm_chunk(struct lw_reasm *r, const struct lw_chunk *c, const void *data, uint64_t now_ns);
 /* The connection is gone: finish whatever is pending for it. */
 void lw_reasm_close(struct lw_reasm *r, uint64_t conn_id);
 /* Finish messages that saw no chunk for max_idle_ns. */
