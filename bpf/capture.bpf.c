@@ -515,10 +515,11 @@ static __always_inline __u32 current_policy(void)
 }
 
 /* The entropy check of rule `rule` over the bytes of the caller's buffer
- * ending at ubuf+end. A global function: verified once, not once per
+ * ending at ubuf+end (lw_kmatch_entropy_ok in user/classify/kmatch.c is the
+ * same computation, for tests). A global function: verified once, not once per
  * place of the walk that calls it. 1: passes (or cannot be checked: the
  * match began in an earlier write), 0: too regular to be a key. */
-__noinline int lw_kmatch_entropy_ok(__u32 rule, __u64 ubuf, __u32 end)
+__noinline int kentropy_ok(__u32 rule, __u64 ubuf, __u32 end)
 {
 	struct lwm_table *t = ktable();
 	struct kscratch *s = kscratch_get();
@@ -572,7 +573,7 @@ static __always_inline bool kaccept(struct lwm_table *t, struct kscratch *s, __u
 	/* a rule this policy does not enforce: keep looking */
 	if (!(t->enforce[pol][word] & (1ULL << (r & 63))))
 		return false;
-	if (!lw_kmatch_entropy_ok(r, s->w.ubuf, s->w.boff + pos - 1))
+	if (!kentropy_ok(r, s->w.ubuf, s->w.boff + pos - 1))
 		return false;
 	s = kscratch_get(); /* the call may have moved nothing, but look again */
 	if (!s)

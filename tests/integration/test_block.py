@@ -219,6 +219,23 @@ def block_thousand_mixed_requests(t):
           "kmatch_verdicts=%s, expected %d" % (stats.get("kmatch_verdicts"), failed_dirty))
 
 
+@test(timeout=120)
+def block_poison_stays_on_its_connection(t):
+    """One thread with two open connections to the provider: the one that carried a key is
+    poisoned (its next request fails too); the other one, opened before, keeps working, and so
+    does a new one (the verdict does not stick to the thread or to later writes elsewhere)."""
+    s = Setup(t, {"shop": ("enforce", "")})
+    clean = s.body("clean.json", chat("What are the opening hours on Sunday?"))
+    dirty = s.body("dirty.json", chat("Use %s for the call" % anthropic_key(random.Random())))
+    p = s.py("shop", "two", clean_file=clean, dirty_file=dirty, tag="two")
+    rc, js = client_failed(p)
+    got = {(n, i): (ok, en) for i, (n, ok, en) in enumerate(js["results"])} if js else {}
+    want = [("A", True), ("B", False), ("A", True), ("B", False), ("C", True)]
+    check(js and [(r[0], r[1]) for r in js["results"]] == want,
+          "expected %s, got %s" % (want, got))
+    s.agent.stop_ok()
+
+
 # --------------------------------------------------------------------------- agent stage
 
 CARD_BLOCK = "rules:\n  - id: credit_card\n    action: block\n"

@@ -7,6 +7,8 @@ Modes (first argument):
          the hex --pattern is set, else --clean-file
   keep   POST --body-file, then wait until --go-file exists, then POST --clean-file on the
          same connection (a poisoned connection must refuse the second)
+  two    two keep-alive connections A and B of one thread: clean on A, --dirty-file on B,
+         clean on A again, clean on B again, clean on a new connection C
 
 Prints one JSON line: one/keep {"ok", "errno", "error", "results": [...]}, many {"results":
 [[i, dirty, ok, errno], ...]}. A request is ok when the server answered 200.
@@ -49,7 +51,7 @@ def attempt(fn):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["one", "many", "keep"])
+    ap.add_argument("mode", choices=["one", "many", "keep", "two"])
     ap.add_argument("--host", required=True)
     ap.add_argument("--path", default="/v1/chat/completions")
     ap.add_argument("--cafile", required=True)
@@ -88,6 +90,18 @@ def main():
         print(json.dumps({"ok": all(r[0] for r in res), "results": res}), flush=True)
         return 0
     clean, dirty = read(a.clean_file), read(a.dirty_file)
+    if a.mode == "two":
+        ca, cb = new(), new()
+        steps = [("A", ca, clean), ("B", cb, dirty), ("A", ca, clean), ("B", cb, clean)]
+        res = []
+        for i, (name, c, body) in enumerate(steps):
+            ok, en, _ = attempt(lambda: post(c, a.path, body, "%s-%d%s" % (a.tag, i, name)))
+            res.append([name, ok, en])
+        cc = new()
+        ok, en, _ = attempt(lambda: post(cc, a.path, clean, a.tag + "-C"))
+        res.append(["C", ok, en])
+        print(json.dumps({"results": res}), flush=True)
+        return 0
     bits = int(a.pattern, 16)
     results = []
     for i in range(a.count):
