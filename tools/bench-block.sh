@@ -68,7 +68,7 @@ for r in $(seq "$ROUNDS"); do
 		if [ "$mode" = none ]; then
 			v=$(post_rate)
 		else
-			start_agent run --policy "$tmp/pol-$mode" --stats-interval 0
+			start_agent run --state-dir "$tmp/state" --policy "$tmp/pol-$mode" --stats-interval 0
 			read -r t0 n0 < <(probe_stats)
 			v=$(post_rate)
 			read -r t1 n1 < <(probe_stats)

@@ -48,7 +48,7 @@ for r in $(seq "$ROUNDS"); do
 	e=$(post_rate)
 	kill -INT "$empty_pid"
 	wait "$empty_pid" || true
-	start_agent run --policy policies --stats-interval 0
+	start_agent run --state-dir "$tmp/state" --policy policies --stats-interval 0
 	a=$(post_rate)
 	stop_agent
 	echo "round $r: no agent ${b} req/s, empty probes ${e} req/s, with agent ${a} req/s"

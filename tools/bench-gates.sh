@@ -28,7 +28,7 @@ none=$(hs)
 start_agent trace --format json
 trace=$(hs)
 stop_agent
-start_agent run --policy policies --stats-interval 0
+start_agent run --state-dir "$tmp/state" --policy policies --stats-interval 0
 run=$(hs)
 stop_agent
 none2=$(hs)
@@ -42,7 +42,7 @@ b=$(sends)
 start_agent trace --format json
 t=$(sends)
 stop_agent
-start_agent run --policy policies --stats-interval 0
+start_agent run --state-dir "$tmp/state" --policy policies --stats-interval 0
 a=$(sends)
 stop_agent
 echo "no agent ${b}/s, trace (capture) ${t}/s, run (capture + gates) ${a}/s"

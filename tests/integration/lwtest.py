@@ -405,7 +405,13 @@ class Agent:
         if not os.path.exists(BIN):
             fail("%s does not exist (build it with `make`)" % BIN)
         self.ctx = ctx
-        self.argv = [BIN] + list(cmd) + list(args)
+        cmd = list(cmd)
+        if cmd and cmd[0] == "run" and "--state-dir" not in cmd and "--state-dir" not in args:
+            # the agent's state (fingerprint key, alert store) in the test's own directory,
+            # never the host's /var/lib/leakwatch
+            cmd[1:1] = ["--state-dir", os.path.join(ctx.tmpdir(), "state")]
+        self.state_dir = cmd[2] if cmd[:2] == ["run", "--state-dir"] else None
+        self.argv = [BIN] + cmd + list(args)
         self.events = []
         self.bad_lines = []
         self.err_lines = []

@@ -93,7 +93,7 @@ def usage_errors_exit_2(t):
 def run_reports_stats_and_exits_cleanly(t):
     net = t.net()
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    p = subprocess.Popen([lw.BIN, "run", "--policy", os.path.join(repo, "policies"),
+    p = subprocess.Popen([lw.BIN, "run", "--state-dir", t.path("state"), "--policy", os.path.join(repo, "policies"),
                           "--stats-interval", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, start_new_session=True)
     lw.add_cleanup(lambda: p.poll() is None and p.kill(), "run agent")

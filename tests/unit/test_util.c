@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "act/fpkey.h"
 #include "cmd/agent_loop.h"
 #include "identity/proc.h"
 #include "util/buf.h"
@@ -968,6 +973,54 @@ static void test_service_name_small_buffer(void **state)
 	assert_string_equal(out, "");
 }
 
+/* The fingerprint key: created once (dir 0700, file 0600), the same bytes
+ * on every later load, and refused when it could leak or is not ours. */
+static void test_fpkey(void **state)
+{
+	char dir[] = "/tmp/lw-fpkey-XXXXXX", sub[64], path[128], err[256];
+	uint8_t k1[LW_FPKEY_LEN], k2[LW_FPKEY_LEN], zero[LW_FPKEY_LEN] = {0};
+	struct stat st;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/state", dir);
+	snprintf(path, sizeof(path), "%s/%s", sub, LW_FPKEY_FILE);
+	assert_int_equal(lw_fpkey_load(sub, k1, err, sizeof(err)), 0);
+	assert_memory_not_equal(k1, zero, sizeof(zero));
+	assert_int_equal(stat(sub, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, LW_FPKEY_LEN);
+	assert_int_equal(lw_fpkey_load(sub, k2, err, sizeof(err)), 0);
+	assert_memory_equal(k1, k2, sizeof(k1));
+
+	/* readable by others: refused, with the path and the fix */
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(lw_fpkey_load(sub, k2, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "chmod 600"));
+	assert_int_equal(chmod(path, 0600), 0);
+	/* cut short: refused (a different key would change every fingerprint) */
+	assert_int_equal(truncate(path, 16), 0);
+	assert_int_equal(lw_fpkey_load(sub, k2, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a 32-byte key"));
+	/* a symlink in its place is not followed */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink("/etc/hostname", path), 0);
+	assert_int_equal(lw_fpkey_load(sub, k2, err, sizeof(err)), -1);
+	assert_int_equal(unlink(path), 0);
+	/* gone: a new, different key */
+	assert_int_equal(lw_fpkey_load(sub, k2, err, sizeof(err)), 0);
+	assert_memory_not_equal(k1, k2, sizeof(k1));
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+	rmdir(sub);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -995,6 +1048,7 @@ int main(void)
 		cmocka_unit_test(test_parse_size_BUG_trailing_garbage),
 		cmocka_unit_test(test_service_name),
 		cmocka_unit_test(test_service_name_small_buffer),
+		cmocka_unit_test(test_fpkey),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,6 +45,9 @@ struct lw_inspect {
 	struct lw_classifier *cls;
 	lw_inspect_block_cb on_block;
 	void *ud;
+	lw_inspect_alert_cb on_alert;
+	void *alert_ud;
+	struct lw_buf key;
 	struct lw_classify_ctx *ctx;
 	struct lw_decode_limits lim;
 	struct lw_inspect_stats st;
@@ -67,6 +70,12 @@ struct lw_inspect *lw_inspect_new(const struct lw_config *cfg, FILE *out, int64_
 	in->ud = ud;
 	lw_inspect_set_config(in, cfg);
 	return in;
+}
+
+void lw_inspect_on_alert(struct lw_inspect *in, lw_inspect_alert_cb cb, void *ud)
+{
+	in->on_alert = cb;
+	in->alert_ud = ud;
 }
 
 void lw_inspect_set_config(struct lw_inspect *in, const struct lw_config *cfg)
@@ -98,6 +107,65 @@ static const char *safe_model(struct lw_inspect *in, const char *model)
 	if (lw_classify(in->ctx, model, strlen(model), &in->mfind) != 0)
 		return "[redacted]";
 	return model;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* What identical alerts share: service, provider, action and each finding's
+ * rule and fingerprint (or, without a key, its masked sample), in a fixed
+ * order. */
+static void dedupe_key(struct lw_inspect *in, const struct lw_alert *a)
+{
+	static const char hexd[] = "0123456789abcdef";
+	const struct lw_findings *f = a->findings;
+	char **parts = lw_xcalloc(f->n + 1, sizeof(*parts));
+	struct lw_buf p = {0};
+
+	for (size_t i = 0; i < f->n; i++) {
+		const struct lw_finding *x = &f->v[i];
+
+		lw_buf_reset(&p);
+		lw_buf_printf(&p, "%s=", x->rule);
+		if (x->has_fp)
+			for (size_t k = 0; k < sizeof(x->fp); k++)
+				lw_buf_printf(&p, "%c%c", hexd[x->fp[k] >> 4], hexd[x->fp[k] & 15]);
+		else
+			lw_buf_printf(&p, "%s", x->sample);
+		parts[i] = lw_xstrdup(p.p);
+	}
+	qsort(parts, f->n, sizeof(*parts), cmp_str);
+	lw_buf_reset(&in->key);
+	lw_buf_printf(&in->key, "%s\x1f%s\x1f%s", a->service, a->provider, a->action);
+	for (size_t i = 0; i < f->n; i++) {
+		lw_buf_printf(&in->key, "\x1f%s", parts[i]);
+		free(parts[i]);
+	}
+	free(parts);
+	lw_buf_free(&p);
+}
+
+/* One alert to the sinks: the store decides whether it is new or merges
+ * into an identical recent one (then it is not printed again). */
+static void emit(struct lw_inspect *in, const struct lw_alert *a, uint64_t mono_ns)
+{
+	bool print = true;
+
+	lw_buf_reset(&in->out);
+	lw_alert_json(&in->out, a);
+	if (in->on_alert) {
+		dedupe_key(in, a);
+		print = in->on_alert(in->out.p, in->out.len - 1 /* '\n' */, in->key.p,
+				     (int64_t)mono_ns + in->mono_to_real_ns, in->alert_ud);
+	}
+	if (!print) {
+		in->st.alerts_merged++;
+		return;
+	}
+	fwrite(in->out.p, 1, in->out.len, in->f);
+	in->st.alerts++;
 }
 
 /* The block rule/list entry of the kernel matcher named id, or NULL. */
@@ -268,10 +336,7 @@ static void on_request(const struct lw_decoded_req *r, void *ud)
 	a.incomplete = r->incomplete;
 	a.findings = &in->findings;
 	a.prompt = r->prompt;
-	lw_buf_reset(&in->out);
-	lw_alert_json(&in->out, &a);
-	fwrite(in->out.p, 1, in->out.len, in->f);
-	in->st.alerts++;
+	emit(in, &a, cn->ts_ns);
 }
 
 /* A kernel verdict whose request never showed up (its bytes were lost, or
@@ -314,10 +379,7 @@ static void verdict_alone(struct lw_inspect *in, struct conn *cn)
 	a.request_left = 0;
 	a.incomplete = true;
 	a.findings = &in->findings;
-	lw_buf_reset(&in->out);
-	lw_alert_json(&in->out, &a);
-	fwrite(in->out.p, 1, in->out.len, in->f);
-	in->st.alerts++;
+	emit(in, &a, cn->kv_ns);
 }
 
 static struct conn *conn_get(struct lw_inspect *in, uint64_t conn_id)
@@ -470,6 +532,7 @@ void lw_inspect_stats_json(const struct lw_inspect *in, struct lw_buf *b)
 		{"kernel_blocks", s->kernel_blocks},
 		{"agent_blocks", s->agent_blocks},
 		{"kernel_verdicts_alone", s->kernel_alone},
+		{"alerts_merged", s->alerts_merged},
 	};
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
@@ -492,5 +555,6 @@ void lw_inspect_free(struct lw_inspect *in)
 	lw_findings_free(&in->findings);
 	lw_findings_free(&in->mfind);
 	lw_buf_free(&in->out);
+	lw_buf_free(&in->key);
 	free(in);
 }

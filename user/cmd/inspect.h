@@ -30,6 +30,7 @@ struct lw_inspect_stats {
 	uint64_t kernel_blocks; /* writes the in-kernel matcher refused */
 	uint64_t agent_blocks;	/* connections poisoned by the agent's verdict */
 	uint64_t kernel_alone;	/* kernel verdicts reported without their request */
+	uint64_t alerts_merged; /* identical to a recent alert: counted there */
 };
 
 struct lw_inspect;
@@ -46,6 +47,13 @@ typedef void (*lw_inspect_block_cb)(const struct lw_conn_info *ci, uint64_t cgro
 struct lw_inspect *lw_inspect_new(const struct lw_config *cfg, FILE *out, int64_t mono_to_real_ns,
 				  lw_inspect_block_cb on_block, void *ud);
 void lw_inspect_set_config(struct lw_inspect *in, const struct lw_config *cfg);
+/* Every alert before it is printed: its JSON object (redacted, no newline)
+ * and the key identical alerts share (service, provider, action, each
+ * finding's rule and fingerprint). Returning false means it was merged into
+ * an earlier identical alert: it is counted (alerts_merged), not printed. */
+typedef bool (*lw_inspect_alert_cb)(const char *json, size_t n, const char *dedupe_key,
+				    int64_t ts_real_ns, void *ud);
+void lw_inspect_on_alert(struct lw_inspect *in, lw_inspect_alert_cb cb, void *ud);
 void lw_inspect_message(struct lw_inspect *in, const struct lw_msg_view *v);
 /* The in-kernel matcher refused a write: its alert follows with the
  * request it belongs to (or, when that never comes, on its own). */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "act/fpkey.h"
 #include "cmd/agent_loop.h"
 #include "cmd/cmds.h"
 #include "cmd/config.h"
@@ -27,6 +28,8 @@
 
 struct run {
 	const char *policy_dir;
+	const char *state_dir;
+	uint8_t fpkey[LW_FPKEY_LEN];
 	struct lw_config *cfg;	   /* in force */
 	struct lw_policy_set *set; /* &cfg->set */
 	struct lw_inspect *inspect;
@@ -39,14 +42,17 @@ struct run {
 	struct lw_buf out;
 };
 
-static struct lw_config *load_policy(const char *dir)
+static struct lw_config *load_policy(struct run *r)
 {
 	struct lw_diag d = {0};
-	struct lw_config *c = lw_config_load(dir, &d);
+	struct lw_config *c = lw_config_load(r->policy_dir, &d);
 
 	for (size_t i = 0; i < d.n; i++)
 		lw_err("%s", d.msgs[i]);
 	lw_diag_free(&d);
+	/* fingerprints: the same value gives the same one across reloads */
+	if (c)
+		lw_classifier_set_key(c->cls, r->fpkey, sizeof(r->fpkey));
 	return c;
 }
 
@@ -189,7 +195,7 @@ static void on_tick(uint64_t now, void *ud)
 static void on_hup(void *ud)
 {
 	struct run *r = ud;
-	struct lw_config *cfg = load_policy(r->policy_dir);
+	struct lw_config *cfg = load_policy(r);
 
 	if (!cfg) {
 		r->reload_errors++;
@@ -244,6 +250,8 @@ static void usage(FILE *f)
 	      "\n"
 	      "      --policy DIR        policy directory (default /etc/leakwatch/policies,\n"
 	      "                          else ./policies)\n"
+	      "      --state-dir DIR     the agent's state: fingerprint key, alert store\n"
+	      "                          (default " LW_STATE_DIR_DEFAULT ", created 0700)\n"
 	      "      --capture-max N     bytes captured per message (default 1M)\n"
 	      "      --ring-size N       kernel ring buffer size (default 32M)\n"
 	      "      --stats-interval S  print a `stats: {...}` line every S seconds (default 60)\n"
@@ -258,6 +266,7 @@ int lw_cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"policy", required_argument, 0, 'P'},
+		{"state-dir", required_argument, 0, 'T'},
 		{"capture-max", required_argument, 0, 'M'},
 		{"ring-size", required_argument, 0, 'R'},
 		{"stats-interval", required_argument, 0, 'S'},
@@ -279,6 +288,9 @@ int lw_cmd_run(int argc, char **argv)
 		switch (c) {
 		case 'P':
 			r.policy_dir = optarg;
+			break;
+		case 'T':
+			r.state_dir = optarg;
 			break;
 		case 'M':
 			v = lw_parse_size(optarg);
@@ -332,7 +344,17 @@ int lw_cmd_run(int argc, char **argv)
 	}
 	if (!r.policy_dir)
 		r.policy_dir = lw_config_default_dir();
-	r.cfg = load_policy(r.policy_dir);
+	if (!r.state_dir)
+		r.state_dir = LW_STATE_DIR_DEFAULT;
+	{
+		char err[512];
+
+		if (lw_fpkey_load(r.state_dir, r.fpkey, err, sizeof(err)) != 0) {
+			lw_err("fingerprint key: %s", err);
+			return 1;
+		}
+	}
+	r.cfg = load_policy(&r);
 	if (!r.cfg) {
 		lw_err("policy directory %s is not valid (see above)", r.policy_dir);
 		return 1;
