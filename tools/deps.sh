@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
 	# build
 	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev pkg-config
-	libvectorscan-dev libnghttp2-dev libjansson-dev libssl-dev
+	libvectorscan-dev libnghttp2-dev libjansson-dev libsqlite3-dev libssl-dev
 	# tests
 	libcmocka-dev curl openssl ca-certificates python3 iproute2 procps psmisc dnsmasq-base
 	# benchmarks: the classifier's reference run

@@ -20,6 +20,8 @@ static void usage(FILE *f)
 	      "  trace     print captured TLS plaintext live (debugging)\n"
 	      "  policy    check or show a policy directory (policy check DIR)\n"
 	      "  scan      classify files offline with the agent's decoders and rules\n"
+	      "  alerts    list, show, acknowledge or export the recorded alerts\n"
+	      "  inventory which services use which AI providers, models, endpoints\n"
 	      "  version   print the version\n"
 	      "\n"
 	      "`leakwatch COMMAND --help` describes each command.\n"
@@ -51,6 +53,10 @@ int main(int argc, char **argv)
 		return lw_cmd_scan(argc - 1, argv + 1);
 	if (!strcmp(cmd, "policy"))
 		return lw_cmd_policy(argc - 1, argv + 1);
+	if (!strcmp(cmd, "alerts"))
+		return lw_cmd_alerts(argc - 1, argv + 1);
+	if (!strcmp(cmd, "inventory"))
+		return lw_cmd_inventory(argc - 1, argv + 1);
 	fprintf(stderr, "leakwatch: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;

@@ -411,6 +411,8 @@ class Agent:
             # never the host's /var/lib/leakwatch
             cmd[1:1] = ["--state-dir", os.path.join(ctx.tmpdir(), "state")]
         self.state_dir = cmd[2] if cmd[:2] == ["run", "--state-dir"] else None
+        if "--state-dir" in args:
+            self.state_dir = list(args)[list(args).index("--state-dir") + 1]
         self.argv = [BIN] + cmd + list(args)
         self.events = []
         self.bad_lines = []

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "act/alert.h"
+#include "act/inventory.h"
 #include "cmd/inspect.h"
 #include "util/clock.h"
 #include "util/hmap.h"
@@ -36,6 +37,11 @@ struct conn {
 	uint64_t kv_ns;
 	/* refused from now on, and by which stage */
 	const char *poisoned;
+	/* the inventory row of the last request: its responses count there */
+	bool inv;
+	int provider_inv;
+	char inv_service[LW_INV_FIELD], inv_model[LW_INV_FIELD], inv_method[16];
+	char inv_path[LW_INV_FIELD];
 	struct lw_inspect *in;
 };
 
@@ -47,6 +53,7 @@ struct lw_inspect {
 	void *ud;
 	lw_inspect_alert_cb on_alert;
 	void *alert_ud;
+	struct lw_inventory *inv;
 	struct lw_buf key;
 	struct lw_classify_ctx *ctx;
 	struct lw_decode_limits lim;
@@ -70,6 +77,11 @@ struct lw_inspect *lw_inspect_new(const struct lw_config *cfg, FILE *out, int64_
 	in->ud = ud;
 	lw_inspect_set_config(in, cfg);
 	return in;
+}
+
+void lw_inspect_set_inventory(struct lw_inspect *in, struct lw_inventory *inv)
+{
+	in->inv = inv;
 }
 
 void lw_inspect_on_alert(struct lw_inspect *in, lw_inspect_alert_cb cb, void *ud)
@@ -151,17 +163,21 @@ static void dedupe_key(struct lw_inspect *in, const struct lw_alert *a)
  * into an identical recent one (then it is not printed again). */
 static void emit(struct lw_inspect *in, const struct lw_alert *a, uint64_t mono_ns)
 {
-	bool print = true;
+	enum lw_alert_fate fate = LW_ALERT_EMIT;
 
 	lw_buf_reset(&in->out);
 	lw_alert_json(&in->out, a);
 	if (in->on_alert) {
 		dedupe_key(in, a);
-		print = in->on_alert(in->out.p, in->out.len - 1 /* '\n' */, in->key.p,
-				     (int64_t)mono_ns + in->mono_to_real_ns, in->alert_ud);
+		fate = in->on_alert(in->out.p, in->out.len - 1 /* '\n' */, in->key.p,
+				    (int64_t)mono_ns + in->mono_to_real_ns, in->alert_ud);
 	}
-	if (!print) {
+	if (fate == LW_ALERT_MERGED) {
 		in->st.alerts_merged++;
+		return;
+	}
+	if (fate == LW_ALERT_SUPPRESSED) {
+		in->st.alerts_suppressed++;
 		return;
 	}
 	fwrite(in->out.p, 1, in->out.len, in->f);
@@ -303,13 +319,28 @@ static void on_request(const struct lw_decoded_req *r, void *ud)
 	}
 	if (cn->kv_pending && cn->kv_gen == in->cfg->km.table->gen)
 		add_kernel_finding(in, cn->kv_rule);
+	pol = lw_policy_select(in->set, p->cgroup[0] ? p->cgroup : NULL, p->exe[0] ? p->exe : NULL,
+			       p->uid);
+	if (in->inv) {
+		const char *svc = pol->id ? pol->name : p->service;
+		const char *model = safe_model(in, r->prompt->model);
+
+		lw_inventory_request(in->inv, svc, in->set->cat.providers[provider].id, model,
+				     r->http->method, r->http->path, r->http->body_total,
+				     in->findings.n, (int64_t)cn->ts_ns + in->mono_to_real_ns);
+		cn->inv = true;
+		snprintf(cn->inv_service, sizeof(cn->inv_service), "%s", svc);
+		snprintf(cn->inv_model, sizeof(cn->inv_model), "%s", model);
+		snprintf(cn->inv_method, sizeof(cn->inv_method), "%s", r->http->method);
+		snprintf(cn->inv_path, sizeof(cn->inv_path), "%.*s",
+			 (int)strcspn(r->http->path, "?#"), r->http->path);
+		cn->provider_inv = provider;
+	}
 	/* a kernel verdict is reported even when the classifier finds nothing
 	 * (and, when the table was replaced since, without its finding) */
 	if (in->findings.n == 0 && !cn->kv_pending)
 		return;
 
-	pol = lw_policy_select(in->set, p->cgroup[0] ? p->cgroup : NULL, p->exe[0] ? p->exe : NULL,
-			       p->uid);
 	vd = decide(in, cn, pol, provider);
 	lw_iso_time((int64_t)cn->ts_ns + in->mono_to_real_ns, ts, sizeof(ts));
 	lw_addr_str(&cn->ci.dst, dst, sizeof(dst));
@@ -445,8 +476,17 @@ void lw_inspect_message(struct lw_inspect *in, const struct lw_msg_view *v)
 	struct conn *cn;
 	bool lost;
 
-	if (m->dir != LW_DIR_EGRESS)
+	if (m->dir != LW_DIR_EGRESS) {
+		/* responses: their bytes count for the connection's last request */
+		cn = lw_hmap_get(&in->conns, m->conn_id);
+		if (cn && cn->inv && in->inv)
+			lw_inventory_bytes_in(in->inv, cn->inv_service,
+					      in->set->cat.providers[cn->provider_inv].id,
+					      cn->inv_model, cn->inv_method, cn->inv_path,
+					      m->total_len,
+					      (int64_t)m->ts_ns + in->mono_to_real_ns);
 		return;
+	}
 	cn = conn_get(in, m->conn_id);
 	if (!cn)
 		return;
@@ -533,6 +573,7 @@ void lw_inspect_stats_json(const struct lw_inspect *in, struct lw_buf *b)
 		{"agent_blocks", s->agent_blocks},
 		{"kernel_verdicts_alone", s->kernel_alone},
 		{"alerts_merged", s->alerts_merged},
+		{"alerts_suppressed", s->alerts_suppressed},
 	};
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)

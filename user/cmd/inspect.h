@@ -27,10 +27,11 @@ struct lw_inspect_stats {
 	uint64_t alerts;
 	uint64_t conns_over_limit; /* provider connections not decoded: table full */
 	uint64_t classify_errors;
-	uint64_t kernel_blocks; /* writes the in-kernel matcher refused */
-	uint64_t agent_blocks;	/* connections poisoned by the agent's verdict */
-	uint64_t kernel_alone;	/* kernel verdicts reported without their request */
-	uint64_t alerts_merged; /* identical to a recent alert: counted there */
+	uint64_t kernel_blocks;	    /* writes the in-kernel matcher refused */
+	uint64_t agent_blocks;	    /* connections poisoned by the agent's verdict */
+	uint64_t kernel_alone;	    /* kernel verdicts reported without their request */
+	uint64_t alerts_merged;	    /* identical to a recent alert: counted there */
+	uint64_t alerts_suppressed; /* over a service's rate limit */
 };
 
 struct lw_inspect;
@@ -49,11 +50,17 @@ struct lw_inspect *lw_inspect_new(const struct lw_config *cfg, FILE *out, int64_
 void lw_inspect_set_config(struct lw_inspect *in, const struct lw_config *cfg);
 /* Every alert before it is printed: its JSON object (redacted, no newline)
  * and the key identical alerts share (service, provider, action, each
- * finding's rule and fingerprint). Returning false means it was merged into
- * an earlier identical alert: it is counted (alerts_merged), not printed. */
-typedef bool (*lw_inspect_alert_cb)(const char *json, size_t n, const char *dedupe_key,
-				    int64_t ts_real_ns, void *ud);
+ * finding's rule and fingerprint, separated by 0x1f). The callee says what
+ * became of it: printed, merged into an earlier identical alert, or
+ * suppressed by a rate limit (both counted, never printed). */
+enum lw_alert_fate { LW_ALERT_EMIT = 0, LW_ALERT_MERGED, LW_ALERT_SUPPRESSED };
+typedef enum lw_alert_fate (*lw_inspect_alert_cb)(const char *json, size_t n,
+						  const char *dedupe_key, int64_t ts_real_ns,
+						  void *ud);
 void lw_inspect_on_alert(struct lw_inspect *in, lw_inspect_alert_cb cb, void *ud);
+/* Count every decoded provider request (and its responses) there. */
+struct lw_inventory;
+void lw_inspect_set_inventory(struct lw_inspect *in, struct lw_inventory *inv);
 void lw_inspect_message(struct lw_inspect *in, const struct lw_msg_view *v);
 /* The in-kernel matcher refused a write: its alert follows with the
  * request it belongs to (or, when that never comes, on its own). */

@@ -9,6 +9,10 @@
 #include <time.h>
 
 #include "act/fpkey.h"
+#include "act/inventory.h"
+#include "act/store.h"
+
+#include <sqlite3.h>
 #include "cmd/agent_loop.h"
 #include "cmd/cmds.h"
 #include "cmd/config.h"
@@ -20,11 +24,13 @@
 #include "policy/policy.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/hmap.h"
 #include "util/json.h"
 #include "util/log.h"
 
 #define CGROUP_RESCAN_NS (2ULL * 1000 * 1000 * 1000)
 #define SWEEP_NS (1ULL * 1000 * 1000 * 1000)
+#define INV_FLUSH_NS (2ULL * 1000 * 1000 * 1000)
 
 struct run {
 	const char *policy_dir;
@@ -39,6 +45,14 @@ struct run {
 	int64_t mono_to_real_ns;
 	uint64_t next_rescan, next_sweep;
 	uint64_t messages, bytes, reloads, reload_errors;
+	/* alerts: the store, noise control, the inventory */
+	const char *db_path;
+	struct lw_store *store;
+	uint32_t dedupe_window_s, rate_per_min;
+	struct lw_hmap buckets; /* service hash -> struct bucket */
+	struct lw_inventory *inv;
+	uint64_t next_inv_flush;
+	uint64_t store_errors, inv_errors;
 	struct lw_buf out;
 };
 
@@ -102,6 +116,12 @@ static void on_gate_event(const struct lwg_event *e, void *ud)
 	lw_json_str(&j, "gate", e->gate < 5 ? gate_names[e->gate] : "");
 	lw_json_bool(&j, "alert", e->decision != LWG_ALLOWED);
 	lw_json_end(&j);
+	/* every provider connection that was let through is usage, also when
+	 * its TLS cannot be read */
+	if (r->inv && e->decision != LWG_DENIED && e->provider < r->set->cat.n)
+		lw_inventory_connection(r->inv, pol && pol->id ? pol->name : p->service,
+					r->set->cat.providers[e->provider].id,
+					(int64_t)e->ts_ns + r->mono_to_real_ns);
 	lw_buf_putc(&r->out, '\n');
 	fwrite(r->out.p, 1, r->out.len, stdout);
 	/* The refused ClientHello write failed with EACCES, but some stacks
@@ -175,6 +195,91 @@ static void on_block(const struct lw_conn_info *ci, uint64_t cgroup_id, const st
 	}
 }
 
+/* A token bucket per service: rate_per_min alerts a minute, as a burst too. */
+struct bucket {
+	double tokens;
+	uint64_t last_ns;
+	uint64_t suppressed; /* since the last report */
+};
+
+static uint64_t str_hash(const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static bool rate_ok(struct run *r, const char *key)
+{
+	size_t n = strcspn(key, "\x1f"); /* the service comes first */
+	uint64_t h = str_hash(key, n), now = lw_now_ns();
+	struct bucket *b = lw_hmap_get(&r->buckets, h);
+
+	if (!r->rate_per_min)
+		return true;
+	if (!b) {
+		b = lw_xcalloc(1, sizeof(*b));
+		b->tokens = r->rate_per_min;
+		b->last_ns = now;
+		lw_hmap_put(&r->buckets, h, b);
+	}
+	b->tokens += (double)(now - b->last_ns) * r->rate_per_min / 60e9;
+	if (b->tokens > r->rate_per_min)
+		b->tokens = r->rate_per_min;
+	b->last_ns = now;
+	if (b->tokens < 1) {
+		if (b->suppressed++ == 0)
+			lw_warn("service %.*s: over %u alerts a minute, further alerts are counted "
+				"(alerts_suppressed), not stored or printed",
+				(int)n, key, r->rate_per_min);
+		return false;
+	}
+	b->tokens -= 1;
+	b->suppressed = 0;
+	return true;
+}
+
+static enum lw_alert_fate on_alert(const char *json, size_t n, const char *key, int64_t ts_ns,
+				   void *ud)
+{
+	struct run *r = ud;
+	bool merged = false;
+	int64_t id;
+
+	if (!rate_ok(r, key))
+		return LW_ALERT_SUPPRESSED;
+	if (!r->store)
+		return LW_ALERT_EMIT;
+	if (lw_store_add(r->store, json, n, key, ts_ns, r->dedupe_window_s, &id, &merged) != 0) {
+		/* printed all the same: a store problem must not lose the alert */
+		if (r->store_errors++ == 0)
+			lw_err("alert store: %s", lw_store_errmsg(r->store));
+		return LW_ALERT_EMIT;
+	}
+	return merged ? LW_ALERT_MERGED : LW_ALERT_EMIT;
+}
+
+static bool inv_row(const struct lw_inv_row *d, void *ud)
+{
+	struct run *r = ud;
+
+	if (lw_store_inventory_add(r->store, d) == 0)
+		return true;
+	if (r->inv_errors++ == 0)
+		lw_err("inventory: %s", sqlite3_errmsg(lw_store_sqlite(r->store)));
+	return false; /* kept for the next flush */
+}
+
+static void flush_inventory(struct run *r)
+{
+	if (r->store && r->inv)
+		lw_inventory_drain(r->inv, inv_row, r);
+}
+
 static void on_tick(uint64_t now, void *ud)
 {
 	struct run *r = ud;
@@ -189,6 +294,10 @@ static void on_tick(uint64_t now, void *ud)
 	if (now >= r->next_rescan) {
 		r->next_rescan = now + CGROUP_RESCAN_NS;
 		lw_gates_apply_cgroups(r->gates, r->set);
+	}
+	if (now >= r->next_inv_flush) {
+		r->next_inv_flush = now + INV_FLUSH_NS;
+		flush_inventory(r);
 	}
 }
 
@@ -230,6 +339,8 @@ static void on_stats(struct lw_buf *b, void *ud)
 	lw_gates_stats(r->gates, gs);
 	for (int i = 0; i < LWG_ST__MAX; i++)
 		lw_buf_printf(b, ",\"%s\":%llu", lw_gate_stat_names[i], (unsigned long long)gs[i]);
+	lw_buf_printf(b, ",\"store_errors\":%llu,\"inventory_errors\":%llu",
+		      (unsigned long long)r->store_errors, (unsigned long long)r->inv_errors);
 	lw_buf_printf(b, ",\"policy_reloads\":%llu,\"policy_reload_errors\":%llu",
 		      (unsigned long long)r->reloads, (unsigned long long)r->reload_errors);
 	lw_inspect_stats_json(r->inspect, b);
@@ -252,6 +363,12 @@ static void usage(FILE *f)
 	      "                          else ./policies)\n"
 	      "      --state-dir DIR     the agent's state: fingerprint key, alert store\n"
 	      "                          (default " LW_STATE_DIR_DEFAULT ", created 0700)\n"
+	      "      --db PATH           the alert store (default STATE-DIR/leakwatch.db;\n"
+	      "                          none: print alerts only; see leakwatch alerts)\n"
+	      "      --dedupe-window S   identical alerts within S seconds are one stored\n"
+	      "                          alert with a count (default 300; 0: never merged)\n"
+	      "      --rate-limit N      alerts a minute per service, beyond which they are\n"
+	      "                          counted, not stored or printed (default 600; 0: none)\n"
 	      "      --capture-max N     bytes captured per message (default 1M)\n"
 	      "      --ring-size N       kernel ring buffer size (default 32M)\n"
 	      "      --stats-interval S  print a `stats: {...}` line every S seconds (default 60)\n"
@@ -267,6 +384,9 @@ int lw_cmd_run(int argc, char **argv)
 	static const struct option opts[] = {
 		{"policy", required_argument, 0, 'P'},
 		{"state-dir", required_argument, 0, 'T'},
+		{"db", required_argument, 0, 'B'},
+		{"dedupe-window", required_argument, 0, 'W'},
+		{"rate-limit", required_argument, 0, 'L'},
 		{"capture-max", required_argument, 0, 'M'},
 		{"ring-size", required_argument, 0, 'R'},
 		{"stats-interval", required_argument, 0, 'S'},
@@ -278,7 +398,7 @@ int lw_cmd_run(int argc, char **argv)
 	};
 	struct lw_loop_opts lo = {.cap = {.stop_new_libs = true}, .stats_interval_s = 60};
 	struct lw_loop_result res;
-	struct run r = {0};
+	struct run r = {.dedupe_window_s = 300, .rate_per_min = 600};
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -292,6 +412,24 @@ int lw_cmd_run(int argc, char **argv)
 		case 'T':
 			r.state_dir = optarg;
 			break;
+		case 'B':
+			r.db_path = optarg;
+			break;
+		case 'W':
+		case 'L': {
+			char *e;
+			unsigned long v = strtoul(optarg, &e, 10);
+
+			if (*e || !*optarg || v > 86400 * 7) {
+				fprintf(stderr, "leakwatch run: bad number '%s'\n", optarg);
+				return 2;
+			}
+			if (c == 'W')
+				r.dedupe_window_s = (uint32_t)v;
+			else
+				r.rate_per_min = (uint32_t)v;
+			break;
+		}
 		case 'M':
 			v = lw_parse_size(optarg);
 			if (v < 1 || v > LW_CAPTURE_CEIL) {
@@ -354,6 +492,24 @@ int lw_cmd_run(int argc, char **argv)
 			return 1;
 		}
 	}
+	{
+		char path[4096], err[512];
+
+		if (!r.db_path) {
+			snprintf(path, sizeof(path), "%s/leakwatch.db", r.state_dir);
+			r.db_path = path;
+		}
+		if (strcmp(r.db_path, "none")) {
+			r.store = lw_store_open(r.db_path, false, err, sizeof(err));
+			if (!r.store) {
+				lw_err("alert store: %s", err);
+				return 1;
+			}
+			lw_info("alerts are stored in %s", r.db_path);
+		}
+		r.db_path = NULL; /* path is gone with this block */
+	}
+	r.inv = lw_inventory_new();
 	r.cfg = load_policy(&r);
 	if (!r.cfg) {
 		lw_err("policy directory %s is not valid (see above)", r.policy_dir);
@@ -372,6 +528,8 @@ int lw_cmd_run(int argc, char **argv)
 			&lo.cap.watched_fd);
 	r.mono_to_real_ns = lw_mono_to_real_ns();
 	r.inspect = lw_inspect_new(r.cfg, stdout, r.mono_to_real_ns, on_block, &r);
+	lw_inspect_on_alert(r.inspect, on_alert, &r);
+	lw_inspect_set_inventory(r.inspect, r.inv);
 	lo.on_capture = on_capture;
 	lo.on_verdict = on_verdict;
 	lo.on_message = on_message;
@@ -390,6 +548,12 @@ int lw_cmd_run(int argc, char **argv)
 	lw_gates_close(r.gates);
 	lw_inspect_free(r.inspect); /* reports what is still incomplete */
 	fflush(stdout);
+	flush_inventory(&r);
+	lw_inventory_free(r.inv);
+	lw_store_close(r.store);
+	for (size_t i = 0; i < r.buckets.cap; i++)
+		free(r.buckets.slots[i].val);
+	lw_hmap_free(&r.buckets);
 	lw_procs_free(&r.procs);
 	lw_config_free(r.cfg);
 	lw_buf_free(&r.out);

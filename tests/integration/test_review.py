@@ -1,0 +1,204 @@
+"""The security team's desk (issue 6, first slice): every alert is stored (SQLite, the agent's
+state dir) with masked evidence only; `leakwatch alerts list/show/ack/export` review it, an ack
+survives restarts, identical leaks merge into one alert with a count, a kill -9 in a burst loses
+no alert the agent printed, and `leakwatch inventory` counts the traffic the test generated,
+including a provider reached over TLS nobody could read (opaque).
+"""
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+
+import lwtest as lw
+import lwgates as g
+from lwtest import check, test
+from test_block import BLOCKCLIENT, Setup, chat, client_failed, luhn_card
+
+PLANT_DOMAIN = "northwind-traders.com"
+
+
+def email(rng):
+    return "dana.%06x@%s" % (rng.randrange(1 << 24), PLANT_DOMAIN)
+
+
+def cli(*args, ok=True):
+    p = subprocess.run([lw.BIN] + list(args), capture_output=True, text=True, timeout=60)
+    if ok:
+        check(p.returncode == 0, "leakwatch %s exited %d: %s" % (" ".join(args), p.returncode, p.stderr[-400:]))
+    return p
+
+
+def db_of(s):
+    return os.path.join(s.agent.state_dir, "leakwatch.db")
+
+
+def listed(db, *extra):
+    p = cli("alerts", "list", "--db", db, "--format", "json", "--limit", "0", *extra)
+    return [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+
+
+def restart(s):
+    s.agent.stop_ok()
+    s.agent = g.GateAgent(s.t, s.pol, args=("--state-dir", s.agent.state_dir))
+
+
+@test(timeout=180)
+def review_store_list_show_ack_merge(t):
+    """One request with PII -> one stored alert that list/show display; ack persists over an agent
+    restart; the same leak sent again merges into that alert (count), a different one does not."""
+    s = Setup(t, {"desk": ("monitor", "")})
+    rng = random.Random()
+    mail, card = email(rng), luhn_card(rng)
+    body = s.body("pii.json", chat("Refund %s, card %s, order 7731" % (mail, card)))
+    p = s.py("desk", "one", body_file=body, tag="pii")
+    rc, js = client_failed(p)
+    check(js and js["ok"], "request failed: %s" % js)
+    al = s.wait_alert(p.pid)
+    db = db_of(s)
+    check(oct(os.stat(db).st_mode & 0o777) == oct(0o600), "store mode %o" % (os.stat(db).st_mode & 0o777))
+    rows = listed(db)
+    check(len(rows) == 1, "expected 1 stored alert, got %d: %s" % (len(rows), rows))
+    row = rows[0]
+    check(row["service"] == "desk" and row["provider"] == "openai" and row["count"] == 1
+          and row["status"] == "open", "stored alert wrong: %s" % row)
+    check({f["type"] for f in row["findings"]} == {f["type"] for f in al["findings"]},
+          "stored findings differ from the printed alert")
+    check(all(f.get("fingerprint") for f in row["findings"]), "findings lack keyed fingerprints")
+    table = cli("alerts", "list", "--db", db).stdout
+    check("desk" in table and "openai" in table and max(len(l) for l in table.splitlines()) <= 80,
+          "table output wrong or wider than 80 columns:\n%s" % table)
+    show = cli("alerts", "show", str(row["id"]), "--db", db).stdout
+    check("credit_card" in show and "email" in show, "show lacks the findings:\n%s" % show)
+    cli("alerts", "ack", str(row["id"]), "--note", "refund ticket, customer informed", "--db", db)
+    restart(s)
+    rows = listed(db)
+    check(len(rows) == 1 and rows[0]["status"] == "acked" and rows[0]["note"].startswith("refund"),
+          "ack did not persist over a restart: %s" % rows)
+    # the same leak twice more: merged (not printed again); a new value: a new alert
+    for i in range(2):
+        p = s.py("desk", "one", body_file=body, tag="again%d" % i)
+        client_failed(p)
+    other = s.body("other.json", chat("Refund %s please" % email(rng)))
+    p = s.py("desk", "one", body_file=other, tag="other")
+    client_failed(p)
+    s.wait_alert(p.pid)
+    # the acked alert is closed: the two repeats after the ack open one new alert (count 2),
+    # the other leak its own
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = listed(db)
+        if len(rows) == 3 and sum(r["count"] for r in rows) == 4:
+            break
+        time.sleep(0.2)
+    got = sorted((r["status"], r["count"]) for r in rows)
+    check(got == [("acked", 1), ("open", 1), ("open", 2)], "rows after the repeats: %s" % got)
+    stats = s.agent.stop_ok()
+    check(stats.get("alerts_merged") == 1, "alerts_merged %s, expected 1" % stats.get("alerts_merged"))
+    export = cli("alerts", "export", "--format", "csv", "--db", db).stdout
+    check(export.count("\n") >= 3 and "desk" in export, "csv export:\n%s" % export)
+    raws = [mail, card, card.replace(" ", "")]
+    with open(db, "rb") as f:
+        blob = f.read()
+    for w in (db + "-wal",):
+        if os.path.exists(w):
+            with open(w, "rb") as f:
+                blob += f.read()
+    text = table + show + export + json.dumps(rows) + "\n".join(s.agent.err_lines) + \
+        "\n".join(json.dumps(e) for e in s.agent.snapshot())
+    for r in raws:
+        check(r not in text and r.encode() not in blob, "a planted raw value reached a sink")
+
+
+@test(timeout=180)
+def review_repeats_merge_with_count(t):
+    """The same leak sent 5 times within the window is one stored alert with count 5, printed once."""
+    s = Setup(t, {"desk": ("monitor", "")})
+    body = s.body("pii.json", chat("Write to %s about the invoice" % email(random.Random())))
+    pids = []
+    for i in range(5):
+        p = s.py("desk", "one", body_file=body, tag="rep%d" % i)
+        client_failed(p)
+        pids.append(p.pid)
+    s.wait_alert(pids[0])
+    db = db_of(s)
+    deadline = time.monotonic() + 10
+    rows = []
+    while time.monotonic() < deadline:
+        rows = listed(db)
+        if rows and rows[0]["count"] == 5:
+            break
+        time.sleep(0.2)
+    check(len(rows) == 1 and rows[0]["count"] == 5, "expected one alert with count 5: %s"
+          % [(r["id"], r["count"]) for r in rows])
+    printed = [e for e in s.agent.snapshot() if e.get("event") == "alert"]
+    check(len(printed) == 1, "%d alert lines printed for 5 identical leaks" % len(printed))
+    s.agent.stop_ok()
+
+
+@test(timeout=240)
+def review_kill9_in_a_burst_loses_nothing_printed(t):
+    """kill -9 of the agent during a burst of distinct alerts: the store opens cleanly afterwards
+    and every alert the agent printed (it prints after the commit) is in it."""
+    s = Setup(t, {"desk": ("monitor", "")}, start=False)
+    # no merging: every alert is a row of its own
+    s.agent = g.GateAgent(t, s.pol, args=("--dedupe-window", "0"))
+    rng = random.Random()
+    procs = []
+    for k in range(3):
+        clean = s.body("c%d.json" % k, chat("hello %d" % k))
+        dirty = s.body("d%d.json" % k, chat("Reach %s or %s" % (email(rng), email(rng))))
+        procs.append(s.py("desk", "many", count=200, pattern="f" * 64, clean_file=clean, dirty_file=dirty,
+                          tag="burst%d" % k))
+    s.agent.wait_for(lambda evs: len([e for e in evs if e.get("event") == "alert"]) >= 20, 60, "alerts")
+    s.agent.p.send_signal(signal.SIGKILL)
+    s.agent.p.wait(10)
+    for p in procs:
+        p.kill()
+    printed = [e for e in s.agent.snapshot() if e.get("event") == "alert"]
+    db = db_of(s)
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    check(con.execute("PRAGMA integrity_check").fetchone()[0] == "ok", "store damaged after kill -9")
+    stored = [json.loads(r[0]) for r in con.execute("SELECT json FROM alerts")]
+    con.close()
+    ident = {(x["ts"], x["pid"], x["path"]) for x in stored}
+    missing = [e for e in printed if (e["ts"], e["pid"], e["path"]) not in ident]
+    check(not missing, "%d of %d printed alerts are not in the store" % (len(missing), len(printed)))
+    t.note("%d alerts printed before kill -9, all stored" % len(printed))
+
+
+@test(timeout=180)
+def review_inventory_matches_traffic(t):
+    """N requests from one service to OpenAI's chat endpoint, and a TLS connection to Anthropic
+    that carries nothing readable: the inventory shows both, the first with the right counts,
+    the second as opaque."""
+    s = Setup(t, {"desk": ("monitor", "")})
+    n = 7
+    bodies = []
+    for i in range(n):
+        b = chat("Summarise ticket %d for the customer" % i)
+        bodies.append(len(b))
+        f = s.body("b%d.json" % i, b)
+        p = s.py("desk", "one", body_file=f, tag="inv%d" % i)
+        rc, js = client_failed(p)
+        check(js and js["ok"], "request %d failed: %s" % (i, js))
+    r = g.raw(t, s.net, g.ANTHROPIC_IP, g.client_hello(g.ANTHROPIC), cgroup=s.cg["desk"])
+    s.agent.wait_event(lambda e: e.get("pid") == r.pid and e.get("provider") == "anthropic", 5)
+    db = db_of(s)
+    s.agent.stop_ok()  # flushes the inventory
+    rows = [json.loads(l) for l in cli("inventory", "--db", db, "--format", "json").stdout.splitlines()]
+    chatrow = [x for x in rows if x["service"] == "desk" and x["provider"] == "openai"
+               and x["endpoint"] == "POST /v1/chat/completions"]
+    check(len(chatrow) == 1, "no single chat row in the inventory: %s" % rows)
+    c = chatrow[0]
+    check(c["requests"] == n and c["model"] == "gpt-4o-mini" and c["bytes_out"] == sum(bodies)
+          and c["bytes_in"] > 0 and not c["opaque"], "chat row counts wrong: %s (bodies %d bytes)"
+          % (c, sum(bodies)))
+    opaque = [x for x in rows if x["service"] == "desk" and x["provider"] == "anthropic"]
+    check(opaque and opaque[0]["opaque"] and opaque[0]["connections"] >= 1,
+          "anthropic connection not in the inventory as opaque: %s" % rows)
+    table = cli("inventory", "--db", db).stdout
+    check(max(len(l) for l in table.splitlines()) <= 80 and "opaque" in table,
+          "inventory table wider than 80 columns or without the opaque row:\n%s" % table)
