@@ -202,3 +202,27 @@ def review_inventory_matches_traffic(t):
     table = cli("inventory", "--db", db).stdout
     check(max(len(l) for l in table.splitlines()) <= 80 and "opaque" in table,
           "inventory table wider than 80 columns or without the opaque row:\n%s" % table)
+
+
+@test(timeout=150)
+def review_rate_limit_counts_what_it_suppresses(t):
+    """Past --rate-limit alerts a minute from one service, alerts are counted, not stored or
+    printed; another service keeps its own budget."""
+    s = Setup(t, {"desk": ("monitor", ""), "other": ("monitor", "")}, start=False)
+    s.agent = g.GateAgent(t, s.pol, args=("--rate-limit", "3", "--dedupe-window", "0"))
+    rng = random.Random()
+    clean = s.body("clean.json", chat("nothing to see"))
+    dirty = s.body("dirty.json", chat("Reach %s" % email(rng)))
+    p = s.py("desk", "many", count=8, pattern="ff", clean_file=clean, dirty_file=dirty, tag="rl")
+    client_failed(p)
+    q = s.py("other", "one", body_file=dirty, tag="rl-other")
+    client_failed(q)
+    s.wait_alert(q.pid)
+    stats = s.agent.stop_ok()
+    desk = [e for e in s.agent.snapshot() if e.get("event") == "alert" and e.get("service") == "desk"]
+    check(len(desk) == 3 and stats.get("alerts_suppressed") == 5,
+          "desk: %d alerts printed, %s suppressed (expected 3 and 5)" % (len(desk), stats.get("alerts_suppressed")))
+    rows = listed(os.path.join(s.agent.state_dir, "leakwatch.db"))
+    check(sorted(r["service"] for r in rows) == ["desk"] * 3 + ["other"], "stored: %s"
+          % [r["service"] for r in rows])
+    check(any("over 3 alerts a minute" in l for l in s.agent.err_lines), "no warning about the limit")
