@@ -8,6 +8,7 @@ import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
@@ -49,7 +50,9 @@ def restart(s):
 def review_store_list_show_ack_merge(t):
     """One request with PII -> one stored alert that list/show display; ack persists over an agent
     restart; the same leak sent again merges into that alert (count), a different one does not."""
-    s = Setup(t, {"desk": ("monitor", "")})
+    s = Setup(t, {"desk": ("monitor", "")}, start=False)
+    afile = t.path("alerts.jsonl")
+    s.agent = g.GateAgent(t, s.pol, args=("--alerts-file", afile))
     rng = random.Random()
     mail, card = email(rng), luhn_card(rng)
     body = s.body("pii.json", chat("Refund %s, card %s, order 7731" % (mail, card)))
@@ -67,6 +70,12 @@ def review_store_list_show_ack_merge(t):
     check({f["type"] for f in row["findings"]} == {f["type"] for f in al["findings"]},
           "stored findings differ from the printed alert")
     check(all(f.get("fingerprint") for f in row["findings"]), "findings lack keyed fingerprints")
+    check(al.get("id") == row["id"] and al.get("hostname") == socket.gethostname(),
+          "printed alert lacks the store id / this machine's name: %s" % {k: al.get(k) for k in ("id", "hostname")})
+    with open(afile) as f:
+        lines = [json.loads(l) for l in f if l.strip()]
+    check(len(lines) == 1 and lines[0] == al and os.stat(afile).st_mode & 0o777 == 0o600,
+          "alerts file: %d lines, mode %o" % (len(lines), os.stat(afile).st_mode & 0o777))
     table = cli("alerts", "list", "--db", db).stdout
     check("desk" in table and "openai" in table and max(len(l) for l in table.splitlines()) <= 80,
           "table output wrong or wider than 80 columns:\n%s" % table)

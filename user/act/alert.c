@@ -56,6 +56,8 @@ void lw_alert_json(struct lw_buf *b, const struct lw_alert *a)
 	lw_json_begin(&j, b);
 	lw_json_str(&j, "event", "alert");
 	lw_json_str(&j, "ts", a->ts);
+	if (a->hostname)
+		lw_json_str(&j, "hostname", a->hostname);
 	lw_json_str(&j, "service", a->service);
 	lw_json_str(&j, "policy", a->policy);
 	lw_json_u64(&j, "pid", a->pid);

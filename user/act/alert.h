@@ -17,6 +17,7 @@
 
 struct lw_alert {
 	const char *ts;
+	const char *hostname; /* this machine; "host" is the provider's name */
 	const char *service, *policy, *comm, *exe, *cgroup;
 	uint32_t pid;
 	const char *provider, *host, *dst;

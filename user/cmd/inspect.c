@@ -1,5 +1,6 @@
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "act/alert.h"
 #include "act/inventory.h"
@@ -53,6 +54,8 @@ struct lw_inspect {
 	void *ud;
 	lw_inspect_alert_cb on_alert;
 	void *alert_ud;
+	FILE *file;
+	char hostname[256];
 	struct lw_inventory *inv;
 	struct lw_buf key;
 	struct lw_classify_ctx *ctx;
@@ -75,6 +78,8 @@ struct lw_inspect *lw_inspect_new(const struct lw_config *cfg, FILE *out, int64_
 	in->mono_to_real_ns = mono_to_real_ns;
 	in->on_block = on_block;
 	in->ud = ud;
+	if (gethostname(in->hostname, sizeof(in->hostname) - 1) != 0)
+		snprintf(in->hostname, sizeof(in->hostname), "unknown");
 	lw_inspect_set_config(in, cfg);
 	return in;
 }
@@ -82,6 +87,11 @@ struct lw_inspect *lw_inspect_new(const struct lw_config *cfg, FILE *out, int64_
 void lw_inspect_set_inventory(struct lw_inspect *in, struct lw_inventory *inv)
 {
 	in->inv = inv;
+}
+
+void lw_inspect_alerts_file(struct lw_inspect *in, FILE *f)
+{
+	in->file = f;
 }
 
 void lw_inspect_on_alert(struct lw_inspect *in, lw_inspect_alert_cb cb, void *ud)
@@ -164,13 +174,14 @@ static void dedupe_key(struct lw_inspect *in, const struct lw_alert *a)
 static void emit(struct lw_inspect *in, const struct lw_alert *a, uint64_t mono_ns)
 {
 	enum lw_alert_fate fate = LW_ALERT_EMIT;
+	int64_t id = 0;
 
 	lw_buf_reset(&in->out);
 	lw_alert_json(&in->out, a);
 	if (in->on_alert) {
 		dedupe_key(in, a);
 		fate = in->on_alert(in->out.p, in->out.len - 1 /* '\n' */, in->key.p,
-				    (int64_t)mono_ns + in->mono_to_real_ns, in->alert_ud);
+				    (int64_t)mono_ns + in->mono_to_real_ns, &id, in->alert_ud);
 	}
 	if (fate == LW_ALERT_MERGED) {
 		in->st.alerts_merged++;
@@ -180,7 +191,21 @@ static void emit(struct lw_inspect *in, const struct lw_alert *a, uint64_t mono_
 		in->st.alerts_suppressed++;
 		return;
 	}
+	/* the printed line leads with the store's id, so a reviewer can go
+	 * from a log line to `leakwatch alerts show ID` */
+	if (id > 0) {
+		lw_buf_reset(&in->key);
+		lw_buf_printf(&in->key, "{\"id\":%lld,", (long long)id);
+		lw_buf_put(&in->key, in->out.p + 1, in->out.len - 1);
+		lw_buf_reset(&in->out);
+		lw_buf_put(&in->out, in->key.p, in->key.len);
+	}
 	fwrite(in->out.p, 1, in->out.len, in->f);
+	if (in->file) {
+		fwrite(in->out.p, 1, in->out.len, in->file);
+		if (fflush(in->file) != 0)
+			in->st.file_errors++;
+	}
 	in->st.alerts++;
 }
 
@@ -345,6 +370,7 @@ static void on_request(const struct lw_decoded_req *r, void *ud)
 	lw_iso_time((int64_t)cn->ts_ns + in->mono_to_real_ns, ts, sizeof(ts));
 	lw_addr_str(&cn->ci.dst, dst, sizeof(dst));
 	a.ts = ts;
+	a.hostname = in->hostname;
 	a.service = pol->id ? pol->name : p->service;
 	a.policy = pol->name;
 	a.pid = cn->pid;
@@ -389,6 +415,7 @@ static void verdict_alone(struct lw_inspect *in, struct conn *cn)
 	lw_iso_time((int64_t)cn->kv_ns + in->mono_to_real_ns, ts, sizeof(ts));
 	lw_addr_str(&cn->ci.dst, dst, sizeof(dst));
 	a.ts = ts;
+	a.hostname = in->hostname;
 	a.service = pol->id ? pol->name : cn->proc.service;
 	a.policy = pol->name;
 	a.pid = cn->pid;
@@ -574,6 +601,7 @@ void lw_inspect_stats_json(const struct lw_inspect *in, struct lw_buf *b)
 		{"kernel_verdicts_alone", s->kernel_alone},
 		{"alerts_merged", s->alerts_merged},
 		{"alerts_suppressed", s->alerts_suppressed},
+		{"alerts_file_errors", s->file_errors},
 	};
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)

@@ -32,6 +32,7 @@ struct lw_inspect_stats {
 	uint64_t kernel_alone;	    /* kernel verdicts reported without their request */
 	uint64_t alerts_merged;	    /* identical to a recent alert: counted there */
 	uint64_t alerts_suppressed; /* over a service's rate limit */
+	uint64_t file_errors;	    /* alert lines the alerts file did not take */
 };
 
 struct lw_inspect;
@@ -56,8 +57,10 @@ void lw_inspect_set_config(struct lw_inspect *in, const struct lw_config *cfg);
 enum lw_alert_fate { LW_ALERT_EMIT = 0, LW_ALERT_MERGED, LW_ALERT_SUPPRESSED };
 typedef enum lw_alert_fate (*lw_inspect_alert_cb)(const char *json, size_t n,
 						  const char *dedupe_key, int64_t ts_real_ns,
-						  void *ud);
+						  int64_t *id, void *ud);
 void lw_inspect_on_alert(struct lw_inspect *in, lw_inspect_alert_cb cb, void *ud);
+/* Also write every printed alert line to f (a JSON-lines file sink). */
+void lw_inspect_alerts_file(struct lw_inspect *in, FILE *f);
 /* Count every decoded provider request (and its responses) there. */
 struct lw_inventory;
 void lw_inspect_set_inventory(struct lw_inspect *in, struct lw_inventory *inv);

@@ -1,12 +1,14 @@
 /* leakwatch run: the agent. Captures and accounts for every TLS message and
  * enforces each service's allowed AI providers with the kernel gates. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "act/fpkey.h"
 #include "act/inventory.h"
@@ -47,6 +49,8 @@ struct run {
 	uint64_t messages, bytes, reloads, reload_errors;
 	/* alerts: the store, noise control, the inventory */
 	const char *db_path;
+	const char *alerts_path; /* JSON-lines file sink, or NULL */
+	FILE *alerts_file;
 	struct lw_store *store;
 	uint32_t dedupe_window_s, rate_per_min;
 	struct lw_hmap buckets; /* service hash -> struct bucket */
@@ -244,17 +248,16 @@ static bool rate_ok(struct run *r, const char *key)
 }
 
 static enum lw_alert_fate on_alert(const char *json, size_t n, const char *key, int64_t ts_ns,
-				   void *ud)
+				   int64_t *id, void *ud)
 {
 	struct run *r = ud;
 	bool merged = false;
-	int64_t id;
 
 	if (!rate_ok(r, key))
 		return LW_ALERT_SUPPRESSED;
 	if (!r->store)
 		return LW_ALERT_EMIT;
-	if (lw_store_add(r->store, json, n, key, ts_ns, r->dedupe_window_s, &id, &merged) != 0) {
+	if (lw_store_add(r->store, json, n, key, ts_ns, r->dedupe_window_s, id, &merged) != 0) {
 		/* printed all the same: a store problem must not lose the alert */
 		if (r->store_errors++ == 0)
 			lw_err("alert store: %s", lw_store_errmsg(r->store));
@@ -369,6 +372,8 @@ static void usage(FILE *f)
 	      "                          alert with a count (default 300; 0: never merged)\n"
 	      "      --rate-limit N      alerts a minute per service, beyond which they are\n"
 	      "                          counted, not stored or printed (default 600; 0: none)\n"
+	      "      --alerts-file PATH  also append every printed alert line to PATH\n"
+	      "                          (created 0600; JSON lines, flushed per line)\n"
 	      "      --capture-max N     bytes captured per message (default 1M)\n"
 	      "      --ring-size N       kernel ring buffer size (default 32M)\n"
 	      "      --stats-interval S  print a `stats: {...}` line every S seconds (default 60)\n"
@@ -387,6 +392,7 @@ int lw_cmd_run(int argc, char **argv)
 		{"db", required_argument, 0, 'B'},
 		{"dedupe-window", required_argument, 0, 'W'},
 		{"rate-limit", required_argument, 0, 'L'},
+		{"alerts-file", required_argument, 0, 'A'},
 		{"capture-max", required_argument, 0, 'M'},
 		{"ring-size", required_argument, 0, 'R'},
 		{"stats-interval", required_argument, 0, 'S'},
@@ -414,6 +420,9 @@ int lw_cmd_run(int argc, char **argv)
 			break;
 		case 'B':
 			r.db_path = optarg;
+			break;
+		case 'A':
+			r.alerts_path = optarg;
 			break;
 		case 'W':
 		case 'L': {
@@ -509,6 +518,19 @@ int lw_cmd_run(int argc, char **argv)
 		}
 		r.db_path = NULL; /* path is gone with this block */
 	}
+	if (r.alerts_path) {
+		int fd = open(r.alerts_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+			      0600);
+
+		r.alerts_file = fd >= 0 ? fdopen(fd, "a") : NULL;
+		if (!r.alerts_file) {
+			lw_err("alerts file %s: %s", r.alerts_path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			lw_store_close(r.store);
+			return 1;
+		}
+	}
 	r.inv = lw_inventory_new();
 	r.cfg = load_policy(&r);
 	if (!r.cfg) {
@@ -530,6 +552,7 @@ int lw_cmd_run(int argc, char **argv)
 	r.inspect = lw_inspect_new(r.cfg, stdout, r.mono_to_real_ns, on_block, &r);
 	lw_inspect_on_alert(r.inspect, on_alert, &r);
 	lw_inspect_set_inventory(r.inspect, r.inv);
+	lw_inspect_alerts_file(r.inspect, r.alerts_file);
 	lo.on_capture = on_capture;
 	lo.on_verdict = on_verdict;
 	lo.on_message = on_message;
@@ -550,6 +573,8 @@ int lw_cmd_run(int argc, char **argv)
 	fflush(stdout);
 	flush_inventory(&r);
 	lw_inventory_free(r.inv);
+	if (r.alerts_file)
+		fclose(r.alerts_file);
 	lw_store_close(r.store);
 	for (size_t i = 0; i < r.buckets.cap; i++)
 		free(r.buckets.slots[i].val);
