@@ -235,3 +235,31 @@ def review_rate_limit_counts_what_it_suppresses(t):
     check(sorted(r["service"] for r in rows) == ["desk"] * 3 + ["other"], "stored: %s"
           % [r["service"] for r in rows])
     check(any("over 3 alerts a minute" in l for l in s.agent.err_lines), "no warning about the limit")
+
+
+@test(timeout=120)
+def review_syslog_rfc5424(t):
+    """--syslog udp://127.0.0.1:PORT: every printed alert arrives as one RFC 5424 message
+    (facility auth, the alert's JSON as the UTF-8 message), masked like everything else."""
+    import re
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(10)
+    lw.add_cleanup(rx.close, "syslog receiver")
+    s = Setup(t, {"desk": ("monitor", "")}, start=False)
+    s.agent = g.GateAgent(t, s.pol, args=("--syslog", "udp://127.0.0.1:%d" % rx.getsockname()[1]))
+    mail = email(random.Random())
+    body = s.body("pii.json", chat("Write to %s" % mail))
+    p = s.py("desk", "one", body_file=body, tag="sys")
+    client_failed(p)
+    al = s.wait_alert(p.pid)
+    msg = rx.recv(65536)
+    m = re.match(rb"^<(\d+)>1 (\S+) (\S+) leakwatch (\d+) alert - \xef\xbb\xbf(\{.*\})$", msg, re.S)
+    check(m, "not an RFC 5424 message: %r" % msg[:120])
+    check(int(m.group(1)) == 4 * 8 + 4 and m.group(3).decode() == socket.gethostname()
+          and int(m.group(4)) == s.agent.pid, "header fields wrong: %r" % msg[:80])
+    check(json.loads(m.group(5)) == al, "the syslog message is not the printed alert")
+    check(mail.encode() not in msg, "a raw value reached syslog")
+    stats = s.agent.stop_ok()
+    check(stats.get("syslog_sent") == 1 and stats.get("syslog_failed") == 0, "syslog counters: %s"
+          % {k: v for k, v in stats.items() if k.startswith("syslog")})

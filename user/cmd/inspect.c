@@ -56,6 +56,8 @@ struct lw_inspect {
 	void *alert_ud;
 	FILE *file;
 	char hostname[256];
+	lw_inspect_printed_cb on_printed;
+	void *printed_ud;
 	struct lw_inventory *inv;
 	struct lw_buf key;
 	struct lw_classify_ctx *ctx;
@@ -87,6 +89,12 @@ struct lw_inspect *lw_inspect_new(const struct lw_config *cfg, FILE *out, int64_
 void lw_inspect_set_inventory(struct lw_inspect *in, struct lw_inventory *inv)
 {
 	in->inv = inv;
+}
+
+void lw_inspect_on_printed(struct lw_inspect *in, lw_inspect_printed_cb cb, void *ud)
+{
+	in->on_printed = cb;
+	in->printed_ud = ud;
 }
 
 void lw_inspect_alerts_file(struct lw_inspect *in, FILE *f)
@@ -206,6 +214,9 @@ static void emit(struct lw_inspect *in, const struct lw_alert *a, uint64_t mono_
 		if (fflush(in->file) != 0)
 			in->st.file_errors++;
 	}
+	if (in->on_printed)
+		in->on_printed(in->out.p, in->out.len - 1, a->action,
+			       (int64_t)mono_ns + in->mono_to_real_ns, in->printed_ud);
 	in->st.alerts++;
 }
 

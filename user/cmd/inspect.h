@@ -61,6 +61,10 @@ typedef enum lw_alert_fate (*lw_inspect_alert_cb)(const char *json, size_t n,
 void lw_inspect_on_alert(struct lw_inspect *in, lw_inspect_alert_cb cb, void *ud);
 /* Also write every printed alert line to f (a JSON-lines file sink). */
 void lw_inspect_alerts_file(struct lw_inspect *in, FILE *f);
+/* Every printed alert line (no newline) with its action, for other sinks. */
+typedef void (*lw_inspect_printed_cb)(const char *line, size_t n, const char *action,
+				      int64_t ts_real_ns, void *ud);
+void lw_inspect_on_printed(struct lw_inspect *in, lw_inspect_printed_cb cb, void *ud);
 /* Count every decoded provider request (and its responses) there. */
 struct lw_inventory;
 void lw_inspect_set_inventory(struct lw_inspect *in, struct lw_inventory *inv);

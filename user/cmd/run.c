@@ -13,6 +13,7 @@
 #include "act/fpkey.h"
 #include "act/inventory.h"
 #include "act/store.h"
+#include "act/syslog.h"
 
 #include <sqlite3.h>
 #include "cmd/agent_loop.h"
@@ -51,6 +52,8 @@ struct run {
 	const char *db_path;
 	const char *alerts_path; /* JSON-lines file sink, or NULL */
 	FILE *alerts_file;
+	const char *syslog_target;
+	struct lw_syslog *syslog;
 	struct lw_store *store;
 	uint32_t dedupe_window_s, rate_per_min;
 	struct lw_hmap buckets; /* service hash -> struct bucket */
@@ -266,6 +269,13 @@ static enum lw_alert_fate on_alert(const char *json, size_t n, const char *key, 
 	return merged ? LW_ALERT_MERGED : LW_ALERT_EMIT;
 }
 
+static void on_printed(const char *line, size_t n, const char *action, int64_t ts_ns, void *ud)
+{
+	struct run *r = ud;
+
+	lw_syslog_send(r->syslog, line, n, action, ts_ns);
+}
+
 static bool inv_row(const struct lw_inv_row *d, void *ud)
 {
 	struct run *r = ud;
@@ -344,6 +354,9 @@ static void on_stats(struct lw_buf *b, void *ud)
 		lw_buf_printf(b, ",\"%s\":%llu", lw_gate_stat_names[i], (unsigned long long)gs[i]);
 	lw_buf_printf(b, ",\"store_errors\":%llu,\"inventory_errors\":%llu",
 		      (unsigned long long)r->store_errors, (unsigned long long)r->inv_errors);
+	lw_buf_printf(b, ",\"syslog_sent\":%llu,\"syslog_failed\":%llu",
+		      (unsigned long long)lw_syslog_sent(r->syslog),
+		      (unsigned long long)lw_syslog_failed(r->syslog));
 	lw_buf_printf(b, ",\"policy_reloads\":%llu,\"policy_reload_errors\":%llu",
 		      (unsigned long long)r->reloads, (unsigned long long)r->reload_errors);
 	lw_inspect_stats_json(r->inspect, b);
@@ -374,6 +387,8 @@ static void usage(FILE *f)
 	      "                          counted, not stored or printed (default 600; 0: none)\n"
 	      "      --alerts-file PATH  also append every printed alert line to PATH\n"
 	      "                          (created 0600; JSON lines, flushed per line)\n"
+	      "      --syslog TARGET     also send every printed alert as an RFC 5424 message\n"
+	      "                          to udp://HOST:PORT or unix:PATH (e.g. unix:/dev/log)\n"
 	      "      --capture-max N     bytes captured per message (default 1M)\n"
 	      "      --ring-size N       kernel ring buffer size (default 32M)\n"
 	      "      --stats-interval S  print a `stats: {...}` line every S seconds (default 60)\n"
@@ -393,6 +408,7 @@ int lw_cmd_run(int argc, char **argv)
 		{"dedupe-window", required_argument, 0, 'W'},
 		{"rate-limit", required_argument, 0, 'L'},
 		{"alerts-file", required_argument, 0, 'A'},
+		{"syslog", required_argument, 0, 'Y'},
 		{"capture-max", required_argument, 0, 'M'},
 		{"ring-size", required_argument, 0, 'R'},
 		{"stats-interval", required_argument, 0, 'S'},
@@ -423,6 +439,9 @@ int lw_cmd_run(int argc, char **argv)
 			break;
 		case 'A':
 			r.alerts_path = optarg;
+			break;
+		case 'Y':
+			r.syslog_target = optarg;
 			break;
 		case 'W':
 		case 'L': {
@@ -531,6 +550,16 @@ int lw_cmd_run(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (r.syslog_target) {
+		char err[512];
+
+		r.syslog = lw_syslog_open(r.syslog_target, err, sizeof(err));
+		if (!r.syslog) {
+			lw_err("%s", err);
+			lw_store_close(r.store);
+			return 1;
+		}
+	}
 	r.inv = lw_inventory_new();
 	r.cfg = load_policy(&r);
 	if (!r.cfg) {
@@ -553,6 +582,8 @@ int lw_cmd_run(int argc, char **argv)
 	lw_inspect_on_alert(r.inspect, on_alert, &r);
 	lw_inspect_set_inventory(r.inspect, r.inv);
 	lw_inspect_alerts_file(r.inspect, r.alerts_file);
+	if (r.syslog)
+		lw_inspect_on_printed(r.inspect, on_printed, &r);
 	lo.on_capture = on_capture;
 	lo.on_verdict = on_verdict;
 	lo.on_message = on_message;
@@ -575,6 +606,7 @@ int lw_cmd_run(int argc, char **argv)
 	lw_inventory_free(r.inv);
 	if (r.alerts_file)
 		fclose(r.alerts_file);
+	lw_syslog_close(r.syslog);
 	lw_store_close(r.store);
 	for (size_t i = 0; i < r.buckets.cap; i++)
 		free(r.buckets.slots[i].val);
