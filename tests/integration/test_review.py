@@ -263,3 +263,93 @@ def review_syslog_rfc5424(t):
     stats = s.agent.stop_ok()
     check(stats.get("syslog_sent") == 1 and stats.get("syslog_failed") == 0, "syslog counters: %s"
           % {k: v for k, v in stats.items() if k.startswith("syslog")})
+
+
+class Receiver:
+    """An HTTP receiver on loopback for the webhook: records each POST body; `delay` slows it."""
+
+    def __init__(self, port=0, delay=0.0):
+        import http.server
+        import threading
+        got = self.got = []
+        rcv = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                time.sleep(rcv.delay)
+                got.append(body)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.delay = delay
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        lw.add_cleanup(self.close, "webhook receiver")
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def free_port():
+    with socket.socket() as x:
+        x.bind(("127.0.0.1", 0))
+        return x.getsockname()[1]
+
+
+@test(timeout=150)
+def review_webhook_retries_until_the_receiver_is_up(t):
+    """--webhook: with the receiver down the alert is still printed at once and the delivery is
+    retried with backoff; once the receiver is up it gets exactly the printed alert."""
+    port = free_port()
+    s = Setup(t, {"desk": ("monitor", "")}, start=False)
+    s.agent = g.GateAgent(t, s.pol, args=("--webhook", "http://127.0.0.1:%d/hook" % port))
+    mail = email(random.Random())
+    body = s.body("pii.json", chat("Write to %s" % mail))
+    p = s.py("desk", "one", body_file=body, tag="wh")
+    client_failed(p)
+    al = s.wait_alert(p.pid, timeout=5)
+    time.sleep(1.2)  # at least two failed attempts (0.5 s, then 1 s apart)
+    rcv = Receiver(port)
+    deadline = time.monotonic() + 10
+    while not rcv.got and time.monotonic() < deadline:
+        time.sleep(0.1)
+    check(len(rcv.got) == 1 and json.loads(rcv.got[0]) == al, "receiver got %r" % rcv.got[:1])
+    check(mail.encode() not in rcv.got[0], "a raw value reached the webhook")
+    stats = s.agent.stop_ok()
+    check(stats.get("webhook_sent") == 1 and stats.get("webhook_retries", 0) >= 1
+          and stats.get("webhook_dropped") == 0, "webhook counters: %s"
+          % {k: v for k, v in stats.items() if k.startswith("webhook")})
+
+
+@test(timeout=150)
+def review_webhook_slow_receiver_never_holds_the_agent(t):
+    """A receiver that takes 3 s per alert: the agent prints every alert at once regardless, and at
+    exit each alert is accounted for (sent, failed or dropped)."""
+    rcv = Receiver(delay=3.0)
+    s = Setup(t, {"desk": ("monitor", "")}, start=False)
+    s.agent = g.GateAgent(t, s.pol, args=("--webhook", "http://127.0.0.1:%d/hook" % rcv.port,
+                                          "--dedupe-window", "0"))
+    rng = random.Random()
+    t0 = time.monotonic()
+    pids = []
+    for i in range(3):
+        f = s.body("p%d.json" % i, chat("Write to %s" % email(rng)))
+        p = s.py("desk", "one", body_file=f, tag="slow%d" % i)
+        client_failed(p)
+        pids.append(p.pid)
+    for pid in pids:
+        s.wait_alert(pid, timeout=5)
+    took = time.monotonic() - t0
+    check(took < 8, "3 alerts took %.1fs to print behind a slow webhook" % took)
+    stats = s.agent.stop_ok()
+    ws = {k: stats.get(k) for k in ("webhook_sent", "webhook_failed", "webhook_dropped")}
+    check(sum(ws.values()) == 3, "every alert accounted for: %s" % ws)
+    t.note("slow receiver: %s" % ws)

@@ -200,6 +200,8 @@ int lw_loop_run(const struct lw_loop_opts *o, struct lw_loop_result *res)
 	lw_messages_free(l.ms);
 	l.ms = NULL;
 	lw_capture_close(cap);
+	if (o->on_stop)
+		o->on_stop(o->ud);
 	print_stats(o, res);
 	close(sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);

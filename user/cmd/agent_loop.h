@@ -28,6 +28,8 @@ struct lw_loop_opts {
 	void (*on_stats)(struct lw_buf *b, void *ud); /* extra "key":value pairs */
 	/* the capture stage is loaded (before the first record) */
 	void (*on_capture)(struct lw_capture *c, void *ud);
+	/* stopping: after the last records, before the final stats line */
+	void (*on_stop)(void *ud);
 	/* the in-kernel matcher refused a write */
 	void (*on_verdict)(const struct lw_verdict_rec *v, void *ud);
 };

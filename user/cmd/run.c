@@ -14,6 +14,7 @@
 #include "act/inventory.h"
 #include "act/store.h"
 #include "act/syslog.h"
+#include "act/webhook.h"
 
 #include <sqlite3.h>
 #include "cmd/agent_loop.h"
@@ -54,6 +55,11 @@ struct run {
 	FILE *alerts_file;
 	const char *syslog_target;
 	struct lw_syslog *syslog;
+	const char *webhook_url;
+	struct lw_webhook *webhook;
+	/* after close (at stop): its last counters; later alerts are dropped */
+	bool wh_closed;
+	struct lw_webhook_stats wh_final;
 	struct lw_store *store;
 	uint32_t dedupe_window_s, rate_per_min;
 	struct lw_hmap buckets; /* service hash -> struct bucket */
@@ -273,7 +279,25 @@ static void on_printed(const char *line, size_t n, const char *action, int64_t t
 {
 	struct run *r = ud;
 
-	lw_syslog_send(r->syslog, line, n, action, ts_ns);
+	if (r->syslog)
+		lw_syslog_send(r->syslog, line, n, action, ts_ns);
+	if (r->webhook)
+		lw_webhook_post(r->webhook, line, n);
+	else if (r->wh_closed)
+		r->wh_final.dropped++;
+}
+
+/* Before the last stats line: what the sinks still hold goes out (the
+ * webhook gets 2 s), so the counters say what became of every alert. */
+static void on_stop(void *ud)
+{
+	struct run *r = ud;
+
+	if (!r->webhook)
+		return;
+	lw_webhook_close(r->webhook, 2000, &r->wh_final);
+	r->webhook = NULL;
+	r->wh_closed = true;
 }
 
 static bool inv_row(const struct lw_inv_row *d, void *ud)
@@ -357,6 +381,19 @@ static void on_stats(struct lw_buf *b, void *ud)
 	lw_buf_printf(b, ",\"syslog_sent\":%llu,\"syslog_failed\":%llu",
 		      (unsigned long long)lw_syslog_sent(r->syslog),
 		      (unsigned long long)lw_syslog_failed(r->syslog));
+	{
+		struct lw_webhook_stats ws;
+
+		if (r->wh_closed)
+			ws = r->wh_final;
+		else
+			lw_webhook_stats(r->webhook, &ws);
+		lw_buf_printf(b,
+			      ",\"webhook_sent\":%llu,\"webhook_retries\":%llu,"
+			      "\"webhook_failed\":%llu,\"webhook_dropped\":%llu",
+			      (unsigned long long)ws.sent, (unsigned long long)ws.retries,
+			      (unsigned long long)ws.failed, (unsigned long long)ws.dropped);
+	}
 	lw_buf_printf(b, ",\"policy_reloads\":%llu,\"policy_reload_errors\":%llu",
 		      (unsigned long long)r->reloads, (unsigned long long)r->reload_errors);
 	lw_inspect_stats_json(r->inspect, b);
@@ -389,6 +426,10 @@ static void usage(FILE *f)
 	      "                          (created 0600; JSON lines, flushed per line)\n"
 	      "      --syslog TARGET     also send every printed alert as an RFC 5424 message\n"
 	      "                          to udp://HOST:PORT or unix:PATH (e.g. unix:/dev/log)\n"
+	      "      --webhook URL       also POST every printed alert (JSON) to "
+	      "http://HOST[:PORT]/\n"
+	      "                          PATH from a worker thread: retried with backoff,\n"
+	      "                          queue bounded, never waited for\n"
 	      "      --capture-max N     bytes captured per message (default 1M)\n"
 	      "      --ring-size N       kernel ring buffer size (default 32M)\n"
 	      "      --stats-interval S  print a `stats: {...}` line every S seconds (default 60)\n"
@@ -409,6 +450,7 @@ int lw_cmd_run(int argc, char **argv)
 		{"rate-limit", required_argument, 0, 'L'},
 		{"alerts-file", required_argument, 0, 'A'},
 		{"syslog", required_argument, 0, 'Y'},
+		{"webhook", required_argument, 0, 'H'},
 		{"capture-max", required_argument, 0, 'M'},
 		{"ring-size", required_argument, 0, 'R'},
 		{"stats-interval", required_argument, 0, 'S'},
@@ -442,6 +484,9 @@ int lw_cmd_run(int argc, char **argv)
 			break;
 		case 'Y':
 			r.syslog_target = optarg;
+			break;
+		case 'H':
+			r.webhook_url = optarg;
 			break;
 		case 'W':
 		case 'L': {
@@ -560,6 +605,19 @@ int lw_cmd_run(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (r.webhook_url) {
+		char err[512];
+
+		r.webhook = lw_webhook_open(r.webhook_url, err, sizeof(err));
+		if (!r.webhook) {
+			lw_err("%s", err);
+			lw_syslog_close(r.syslog);
+			lw_webhook_close(r.webhook, 2000,
+					 NULL); /* a setup failure: never started */
+			lw_store_close(r.store);
+			return 1;
+		}
+	}
 	r.inv = lw_inventory_new();
 	r.cfg = load_policy(&r);
 	if (!r.cfg) {
@@ -582,9 +640,10 @@ int lw_cmd_run(int argc, char **argv)
 	lw_inspect_on_alert(r.inspect, on_alert, &r);
 	lw_inspect_set_inventory(r.inspect, r.inv);
 	lw_inspect_alerts_file(r.inspect, r.alerts_file);
-	if (r.syslog)
+	if (r.syslog || r.webhook)
 		lw_inspect_on_printed(r.inspect, on_printed, &r);
 	lo.on_capture = on_capture;
+	lo.on_stop = on_stop;
 	lo.on_verdict = on_verdict;
 	lo.on_message = on_message;
 	lo.ud = &r;
