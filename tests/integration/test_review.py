@@ -353,3 +353,33 @@ def review_webhook_slow_receiver_never_holds_the_agent(t):
     ws = {k: stats.get(k) for k in ("webhook_sent", "webhook_failed", "webhook_dropped")}
     check(sum(ws.values()) == 3, "every alert accounted for: %s" % ws)
     t.note("slow receiver: %s" % ws)
+
+
+@test(timeout=120)
+def review_sinks_from_the_config_file(t):
+    """Sinks chosen in the configuration file (--config): the alerts file and the syslog target
+    from the file receive the alert; a malformed file stops the agent with FILE:LINE: reason."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(10)
+    lw.add_cleanup(rx.close, "syslog receiver")
+    bad = t.write("bad.yaml", b"alerts:\n  dedupe_window: soon\n  colour: red\n")
+    p = subprocess.run([lw.BIN, "run", "--config", bad, "--state-dir", t.path("st0")],
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode == 1 and bad + ":2: dedupe_window: expected a whole number" in p.stderr
+          and bad + ":3:" in p.stderr, "malformed config: rc %d, stderr %s" % (p.returncode, p.stderr[-300:]))
+    s = Setup(t, {"desk": ("monitor", "")}, start=False)
+    afile = t.path("from-config.jsonl")
+    conf = t.write("leakwatch.yaml", ("alerts:\n  file: %s\n  syslog: udp://127.0.0.1:%d\n"
+                                      "  dedupe_window: 0\n" % (afile, rx.getsockname()[1])).encode())
+    s.agent = g.GateAgent(t, s.pol, args=("--config", conf))
+    body = s.body("pii.json", chat("Write to %s" % email(random.Random())))
+    q = s.py("desk", "one", body_file=body, tag="conf")
+    client_failed(q)
+    al = s.wait_alert(q.pid)
+    msg = rx.recv(65536)
+    check(json.loads(msg.split(b"\xef\xbb\xbf", 1)[1]) == al,
+          "syslog from the config file did not get the alert: %r" % msg[:100])
+    with open(afile) as f:
+        check([json.loads(l) for l in f if l.strip()] == [al], "alerts file from the config file")
+    s.agent.stop_ok()

@@ -18,6 +18,7 @@
 
 #include <sqlite3.h>
 #include "cmd/agent_loop.h"
+#include "cmd/agentconf.h"
 #include "cmd/cmds.h"
 #include "cmd/config.h"
 #include "cmd/inspect.h"
@@ -414,6 +415,8 @@ static void usage(FILE *f)
 	      "\n"
 	      "      --policy DIR        policy directory (default /etc/leakwatch/policies,\n"
 	      "                          else ./policies)\n"
+	      "      --config FILE       agent settings (default " LW_AGENTCONF_DEFAULT "\n"
+	      "                          when it exists); flags override it\n"
 	      "      --state-dir DIR     the agent's state: fingerprint key, alert store\n"
 	      "                          (default " LW_STATE_DIR_DEFAULT ", created 0700)\n"
 	      "      --db PATH           the alert store (default STATE-DIR/leakwatch.db;\n"
@@ -451,6 +454,7 @@ int lw_cmd_run(int argc, char **argv)
 		{"alerts-file", required_argument, 0, 'A'},
 		{"syslog", required_argument, 0, 'Y'},
 		{"webhook", required_argument, 0, 'H'},
+		{"config", required_argument, 0, 'C'},
 		{"capture-max", required_argument, 0, 'M'},
 		{"ring-size", required_argument, 0, 'R'},
 		{"stats-interval", required_argument, 0, 'S'},
@@ -463,6 +467,9 @@ int lw_cmd_run(int argc, char **argv)
 	struct lw_loop_opts lo = {.cap = {.stop_new_libs = true}, .stats_interval_s = 60};
 	struct lw_loop_result res;
 	struct run r = {.dedupe_window_s = 300, .rate_per_min = 600};
+	const char *config_path = NULL;
+	bool window_set = false, rate_set = false;
+	struct lw_agent_conf conf = {0};
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -488,6 +495,9 @@ int lw_cmd_run(int argc, char **argv)
 		case 'H':
 			r.webhook_url = optarg;
 			break;
+		case 'C':
+			config_path = optarg;
+			break;
 		case 'W':
 		case 'L': {
 			char *e;
@@ -497,10 +507,13 @@ int lw_cmd_run(int argc, char **argv)
 				fprintf(stderr, "leakwatch run: bad number '%s'\n", optarg);
 				return 2;
 			}
-			if (c == 'W')
+			if (c == 'W') {
 				r.dedupe_window_s = (uint32_t)v;
-			else
+				window_set = true;
+			} else {
 				r.rate_per_min = (uint32_t)v;
+				rate_set = true;
+			}
 			break;
 		}
 		case 'M':
@@ -552,6 +565,35 @@ int lw_cmd_run(int argc, char **argv)
 	if (optind < argc) {
 		fprintf(stderr, "leakwatch run: unexpected argument '%s'\n", argv[optind]);
 		return 2;
+	}
+	/* the configuration file: what no flag set */
+	if (config_path || access(LW_AGENTCONF_DEFAULT, F_OK) == 0) {
+		struct lw_diag d = {0};
+		const char *path = config_path ? config_path : LW_AGENTCONF_DEFAULT;
+
+		if (lw_agent_conf_load(path, &conf, &d)) {
+			for (size_t i = 0; i < d.n; i++)
+				lw_err("%s", d.msgs[i]);
+			lw_diag_free(&d);
+			lw_agent_conf_free(&conf);
+			return 1;
+		}
+		lw_diag_free(&d);
+		r.policy_dir = r.policy_dir ? r.policy_dir : conf.policy_dir;
+		r.state_dir = r.state_dir ? r.state_dir : conf.state_dir;
+		r.db_path = r.db_path ? r.db_path : conf.db;
+		r.alerts_path = r.alerts_path ? r.alerts_path : conf.alerts_file;
+		r.syslog_target = r.syslog_target ? r.syslog_target : conf.syslog;
+		r.webhook_url = r.webhook_url ? r.webhook_url : conf.webhook;
+		if (!window_set && conf.dedupe_window >= 0)
+			r.dedupe_window_s = (uint32_t)conf.dedupe_window;
+		if (!rate_set && conf.rate_limit >= 0)
+			r.rate_per_min = (uint32_t)conf.rate_limit;
+		if (!lo.cap.capture_max && conf.capture_max)
+			lo.cap.capture_max = (uint32_t)conf.capture_max;
+		if (!lo.cap.ring_bytes && conf.ring_size)
+			lo.cap.ring_bytes = (uint32_t)conf.ring_size;
+		lw_info("configuration %s", path);
 	}
 	if (!r.policy_dir)
 		r.policy_dir = lw_config_default_dir();
@@ -673,5 +715,6 @@ int lw_cmd_run(int argc, char **argv)
 	lw_procs_free(&r.procs);
 	lw_config_free(r.cfg);
 	lw_buf_free(&r.out);
+	lw_agent_conf_free(&conf);
 	return rc;
 }
