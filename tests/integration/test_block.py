@@ -54,8 +54,9 @@ def write_policy(d, services, rules_yaml=None):
         prov = f.read()
     files = {"providers.yaml": prov, "default.yaml": "default: true\nmode: monitor\nallow_providers: all\n"}
     for name, (cg, mode, extra) in services.items():
-        files[name + ".yaml"] = ("service: %s\nmatch: { cgroup: %s }\nmode: %s\nallow_providers: all\n%s"
-                                 % (name, json.dumps(cg.kpath), mode, extra))
+        allow = "" if "allow_providers:" in extra else "allow_providers: all\n"
+        files[name + ".yaml"] = ("service: %s\nmatch: { cgroup: %s }\nmode: %s\n%s%s"
+                                 % (name, json.dumps(cg.kpath), mode, allow, extra))
     files["rules/override.yaml"] = rules_yaml or "rules: []\n"
     for n, text in files.items():
         tmp = os.path.join(d, os.path.dirname(n), ".tmp")

@@ -383,3 +383,26 @@ def review_sinks_from_the_config_file(t):
     with open(afile) as f:
         check([json.loads(l) for l in f if l.strip()] == [al], "alerts file from the config file")
     s.agent.stop_ok()
+
+
+@test(timeout=120)
+def review_provider_not_allowed_is_a_stored_alert(t):
+    """A provider the service may not use: the refused connection is an alert too (reason
+    provider_not_allowed, action block, stage gate), stored and listed; repeats merge."""
+    s = Setup(t, {"desk": ("enforce", "allow_providers: [openai]\n")})
+    clean = s.body("c.json", chat("hello"))
+    for i in range(3):
+        p = s.py("desk", "one", host=g.ANTHROPIC, path="/v1/messages", body_file=clean, tag="deny%d" % i)
+        rc, js = client_failed(p)
+        check(js and not js["ok"], "request to a provider not allowed went through: %s" % js)
+    deadline = time.monotonic() + 10
+    rows = []
+    while time.monotonic() < deadline:
+        rows = listed(db_of(s), "--provider", "anthropic")
+        if rows and rows[0]["count"] == 3:
+            break
+        time.sleep(0.2)
+    check(len(rows) == 1 and rows[0]["count"] == 3 and rows[0]["reason"] == "provider_not_allowed"
+          and rows[0]["action"] == "block" and rows[0]["stage"] == "gate" and rows[0]["service"] == "desk",
+          "stored gate alert: %s" % rows)
+    s.agent.stop_ok()

@@ -70,6 +70,8 @@ struct lw_inspect {
 	int64_t mono_to_real_ns;
 };
 
+static void emit(struct lw_inspect *in, const struct lw_alert *a, uint64_t mono_ns);
+
 struct lw_inspect *lw_inspect_new(const struct lw_config *cfg, FILE *out, int64_t mono_to_real_ns,
 				  lw_inspect_block_cb on_block, void *ud)
 {
@@ -95,6 +97,16 @@ void lw_inspect_on_printed(struct lw_inspect *in, lw_inspect_printed_cb cb, void
 {
 	in->on_printed = cb;
 	in->printed_ud = ud;
+}
+
+void lw_inspect_alert(struct lw_inspect *in, struct lw_alert *a, uint64_t mono_ns)
+{
+	struct lw_findings none = {0};
+
+	a->hostname = in->hostname;
+	if (!a->findings)
+		a->findings = &none;
+	emit(in, a, mono_ns);
 }
 
 void lw_inspect_alerts_file(struct lw_inspect *in, FILE *f)

@@ -59,6 +59,10 @@ typedef enum lw_alert_fate (*lw_inspect_alert_cb)(const char *json, size_t n,
 						  const char *dedupe_key, int64_t ts_real_ns,
 						  int64_t *id, void *ud);
 void lw_inspect_on_alert(struct lw_inspect *in, lw_inspect_alert_cb cb, void *ud);
+/* An alert of another stage (the provider gates), through the same store,
+ * dedupe, rate limit and sinks. The machine name is filled in. */
+struct lw_alert;
+void lw_inspect_alert(struct lw_inspect *in, struct lw_alert *a, uint64_t mono_ns);
 /* Also write every printed alert line to f (a JSON-lines file sink). */
 void lw_inspect_alerts_file(struct lw_inspect *in, FILE *f);
 /* Every printed alert line (no newline) with its action, for other sinks. */

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "act/alert.h"
 #include "act/fpkey.h"
 #include "act/inventory.h"
 #include "act/store.h"
@@ -130,6 +131,31 @@ static void on_gate_event(const struct lwg_event *e, void *ud)
 	lw_json_str(&j, "gate", e->gate < 5 ? gate_names[e->gate] : "");
 	lw_json_bool(&j, "alert", e->decision != LWG_ALLOWED);
 	lw_json_end(&j);
+	/* a refused (or, in monitor mode, would-be refused) provider is an
+	 * alert too: stored, deduplicated and sent like the content ones */
+	if (r->inspect && e->decision != LWG_ALLOWED && e->provider < r->set->cat.n) {
+		struct lw_alert al = {0};
+
+		al.ts = ts;
+		al.service = pol && pol->id ? pol->name : p->service;
+		al.policy = pol ? pol->name : "";
+		al.pid = e->pid;
+		al.comm = comm;
+		al.exe = p->exe;
+		al.cgroup = p->cgroup;
+		al.provider = r->set->cat.providers[e->provider].id;
+		al.host = host;
+		al.dst = dst;
+		al.method = al.path = al.api = al.model = "";
+		al.reason = e->gate == LWG_GATE_QUARANTINE ? "quarantined"
+			    : e->gate == LWG_GATE_ECH	   ? "ech_refused"
+			    : e->gate == LWG_GATE_QUIC	   ? "quic_refused"
+							   : "provider_not_allowed";
+		al.action = e->decision == LWG_DENIED ? "block" : "would_block";
+		al.stage = "gate";
+		al.request_left = 0;
+		lw_inspect_alert(r->inspect, &al, e->ts_ns);
+	}
 	/* every provider connection that was let through is usage, also when
 	 * its TLS cannot be read */
 	if (r->inv && e->decision != LWG_DENIED && e->provider < r->set->cat.n)
