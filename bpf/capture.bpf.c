@@ -17,6 +17,7 @@
 #include "leakwatch.h"
 #include "lwgates.h"
 #include "lwmatch.h"
+#include "lwshared.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -112,40 +113,7 @@ struct {
 	__type(value, struct conn_key);
 } unbound SEC(".maps");
 
-/* ---- shared with bpf/gates.bpf.c -----------------------------------------
- * The agent hands this object the gates' maps (bpf_map__reuse_fd): the policy
- * of each process and cgroup, and `denied`, the sockets whose writes sk_msg
- * drops. Without the gates (trace) they stay empty and nothing is refused. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, __u32);
-} cgroup_policy SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, __u32);
-} pid_policy SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct lwg_sock_key);
-	__type(value, __u32);
-} denied SEC(".maps");
-
-/* Provider sockets of enforcing services (gates: after their ClientHello
- * passed). Content verdicts apply to these only: a service's other TLS
- * traffic (its database, its payment processor) is never walked or refused. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct lwg_sock_key);
-	__type(value, __u32);
-} watched SEC(".maps");
+/* cgroup_policy, pid_policy, denied, watched: the gates' maps (bpf/lwshared.bpf.h) */
 
 /* The matcher table (bpf/lwmatch.h), swapped whole by user space. Sizes
  * rather than BTF types: clang emits only a forward declaration of a struct
@@ -499,19 +467,6 @@ static __always_inline struct kscratch *kscratch_get(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&kscratch, &zero);
-}
-
-/* The policy of the calling task, as bpf/gates.bpf.c decides it. */
-static __always_inline __u32 current_policy(void)
-{
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u64 cg = bpf_get_current_cgroup_id();
-	__u32 *p = bpf_map_lookup_elem(&pid_policy, &tgid);
-
-	if (p)
-		return *p;
-	p = bpf_map_lookup_elem(&cgroup_policy, &cg);
-	return p ? *p : 0;
 }
 
 /* The entropy check of rule `rule` over the bytes of the caller's buffer

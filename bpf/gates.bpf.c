@@ -20,6 +20,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "lwgates.h"
+#include "lwshared.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -57,43 +58,11 @@ struct {
 } policies SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, __u32);
-} cgroup_policy SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, __u32);
-} pid_policy SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, 65536);
 	__type(key, struct lwg_sock_key);
 	__type(value, __u64);
 } socks SEC(".maps");
-
-/* Connections refused at the ClientHello stay refused. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct lwg_sock_key);
-	__type(value, __u32);
-} denied SEC(".maps");
-
-/* Provider sockets of enforcing services, kept in the sockhash after their
- * ClientHello passed: a content verdict (bpf/capture.bpf.c or the agent) may
- * still refuse them through `denied`. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct lwg_sock_key);
-	__type(value, __u32);
-} watched SEC(".maps");
 
 /* (service cgroup, provider) pairs refused for a while after the agent
  * blocked content the kernel could not decide. */
@@ -132,20 +101,6 @@ static __always_inline void stat_inc(__u32 idx)
 
 	if (p)
 		__sync_fetch_and_add(p, 1);
-}
-
-/* The policy of the calling task: per process (exe/uid selectors, filled by
- * user space), else per cgroup, else the default (index 0). */
-static __always_inline __u32 current_policy(void)
-{
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u64 cg = bpf_get_current_cgroup_id();
-	__u32 *p = bpf_map_lookup_elem(&pid_policy, &tgid);
-
-	if (p)
-		return *p;
-	p = bpf_map_lookup_elem(&cgroup_policy, &cg);
-	return p ? *p : 0;
 }
 
 /* LWG_ALLOWED, LWG_DENIED (enforce) or LWG_WOULD_DENY (monitor). */
