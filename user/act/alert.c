@@ -2,7 +2,16 @@
 
 #include "act/alert.h"
 
-static const char hexd[] = "0123456789abcdef";
+void lw_fp_hex(const uint8_t fp[32], char out[LW_FP_HEX_LEN])
+{
+	static const char hexd[] = "0123456789abcdef";
+
+	for (size_t k = 0; k < 32; k++) {
+		out[2 * k] = hexd[fp[k] >> 4];
+		out[2 * k + 1] = hexd[fp[k] & 15];
+	}
+	out[64] = 0;
+}
 
 void lw_findings_json(struct lw_json *j, const char *key, const struct lw_findings *f,
 		      const struct lw_prompt *p)
@@ -26,13 +35,9 @@ void lw_findings_json(struct lw_json *j, const char *key, const struct lw_findin
 		if (seg)
 			lw_json_str(&o, "field", seg->field);
 		if (x->has_fp) {
-			char hex[2 * sizeof(x->fp) + 1];
+			char hex[LW_FP_HEX_LEN];
 
-			for (size_t k = 0; k < sizeof(x->fp); k++) {
-				hex[2 * k] = hexd[x->fp[k] >> 4];
-				hex[2 * k + 1] = hexd[x->fp[k] & 15];
-			}
-			hex[sizeof(hex) - 1] = 0;
+			lw_fp_hex(x->fp, hex);
 			lw_json_str(&o, "fingerprint", hex);
 		}
 		lw_json_end(&o);

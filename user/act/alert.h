@@ -41,6 +41,11 @@ void lw_alert_json(struct lw_buf *b, const struct lw_alert *a);
 void lw_findings_json(struct lw_json *j, const char *key, const struct lw_findings *f,
 		      const struct lw_prompt *p);
 
+/* A 32-byte fingerprint or digest as alerts and lists show it: 64 lowercase
+ * hex digits. */
+#define LW_FP_HEX_LEN 65
+void lw_fp_hex(const uint8_t fp[32], char out[LW_FP_HEX_LEN]);
+
 /* The strongest action the findings ask for: LW_ACT_BLOCK if any does. */
 enum lw_action lw_findings_action(const struct lw_findings *f);
 

@@ -161,7 +161,6 @@ static int cmp_str(const void *a, const void *b)
  * order. */
 static void dedupe_key(struct lw_inspect *in, const struct lw_alert *a)
 {
-	static const char hexd[] = "0123456789abcdef";
 	const struct lw_findings *f = a->findings;
 	char **parts = lw_xcalloc(f->n + 1, sizeof(*parts));
 	struct lw_buf p = {0};
@@ -171,11 +170,14 @@ static void dedupe_key(struct lw_inspect *in, const struct lw_alert *a)
 
 		lw_buf_reset(&p);
 		lw_buf_printf(&p, "%s=", x->rule);
-		if (x->has_fp)
-			for (size_t k = 0; k < sizeof(x->fp); k++)
-				lw_buf_printf(&p, "%c%c", hexd[x->fp[k] >> 4], hexd[x->fp[k] & 15]);
-		else
-			lw_buf_printf(&p, "%s", x->sample);
+		if (x->has_fp) {
+			char hex[LW_FP_HEX_LEN];
+
+			lw_fp_hex(x->fp, hex);
+			lw_buf_puts(&p, hex);
+		} else {
+			lw_buf_puts(&p, x->sample);
+		}
 		parts[i] = lw_xstrdup(p.p);
 	}
 	qsort(parts, f->n, sizeof(*parts), cmp_str);
@@ -340,6 +342,7 @@ static void on_request(const struct lw_decoded_req *r, void *ud)
 	const char *host = cn->ci.sni;
 	char ts[48], dst[64];
 	struct lw_alert a = {0};
+	const char *model;
 	struct verdict vd;
 	int n;
 
@@ -369,9 +372,9 @@ static void on_request(const struct lw_decoded_req *r, void *ud)
 		add_kernel_finding(in, cn->kv_rule);
 	pol = lw_policy_select(in->set, p->cgroup[0] ? p->cgroup : NULL, p->exe[0] ? p->exe : NULL,
 			       p->uid);
+	model = safe_model(in, r->prompt->model); /* for the inventory and the alert */
 	if (in->inv) {
 		const char *svc = pol->id ? pol->name : p->service;
-		const char *model = safe_model(in, r->prompt->model);
 
 		lw_inventory_request(in->inv, svc, in->set->cat.providers[provider].id, model,
 				     r->http->method, r->http->path, r->http->body_total,
@@ -407,7 +410,7 @@ static void on_request(const struct lw_decoded_req *r, void *ud)
 	a.path = r->http->path;
 	a.http_version = r->http->version;
 	a.api = lw_api_name(r->prompt->api);
-	a.model = safe_model(in, r->prompt->model);
+	a.model = model;
 	a.reason = "classified_data";
 	a.action = vd.action;
 	a.stage = vd.stage;

@@ -7,6 +7,7 @@
 
 #include "cmd/cmds.h"
 #include "classify/rules.h"
+#include "act/alert.h"
 #include "cmd/config.h"
 #include "policy/policy.h"
 #include "util/buf.h"
@@ -84,7 +85,6 @@ static void print_policy(const struct lw_policy_set *set, const struct lw_policy
  * into a list file that holds no PII. */
 static int digest(const char *norm_name)
 {
-	static const char hexd[] = "0123456789abcdef";
 	enum lw_norm norm = LW_NORM__N;
 	char *line = NULL;
 	size_t cap = 0;
@@ -100,7 +100,7 @@ static int digest(const char *norm_name)
 	}
 	while ((n = getline(&line, &cap, stdin)) >= 0) {
 		uint8_t dg[32];
-		char hex[65];
+		char hex[LW_FP_HEX_LEN];
 
 		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 			n--;
@@ -112,11 +112,7 @@ static int digest(const char *norm_name)
 			rc = 1;
 			continue;
 		}
-		for (int i = 0; i < 32; i++) {
-			hex[2 * i] = hexd[dg[i] >> 4];
-			hex[2 * i + 1] = hexd[dg[i] & 15];
-		}
-		hex[64] = 0;
+		lw_fp_hex(dg, hex);
 		printf("%s\n", hex);
 	}
 	free(line);
