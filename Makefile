@@ -21,7 +21,7 @@ STRIP   ?= $(shell command -v llvm-strip 2>/dev/null)
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
 	   -Iuser -Ibpf -I$(BUILD) -I/usr/include/hs -MMD -MP
-LDLIBS  := -lbpf -lelf -lz -lyaml -lhs -lnghttp2 -ljansson -lsqlite3 -lcrypto -lm -pthread
+LDLIBS  := -lbpf -lelf -lcapstone -lz -lyaml -lhs -lnghttp2 -ljansson -lsqlite3 -lcrypto -lm -pthread
 
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
 	      -Ivmlinux/$(ARCH) -Ibpf -Wall -Werror
