@@ -37,7 +37,7 @@ LIB_OBJS  := $(filter-out $(BUILD)/obj/main.o,$(USER_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all clean deps run test unit bench asan fuzz format _deps _run _test _bench
+.PHONY: all clean deps run test unit bench asan fuzz format FORCE _deps _run _test _bench
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/leakwatch
@@ -72,6 +72,22 @@ $(BUILD)/leakwatch: $(USER_OBJS)
 
 $(BUILD):
 	mkdir -p $@
+
+# `leakwatch version` and the package version: tools/version.sh. The stamp
+# changes only with the version, so only main.o follows it.
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell tools/version.sh)
+endif
+$(BUILD)/version: FORCE | $(BUILD)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/obj/main.o: $(BUILD)/version
+$(BUILD)/obj/main.o: CFLAGS += -DLW_VERSION='"$(VERSION)"'
+
+# the man page is docs/reference.md
+$(BUILD)/leakwatch.8: docs/reference.md tools/md2man.py $(BUILD)/version
+	python3 tools/md2man.py --version '$(VERSION)' \
+		--date "$$(git log -1 --format=%cs 2>/dev/null || date -u +%F)" < $< > $@.tmp
+	mv $@.tmp $@
 
 # ---- tests ---------------------------------------------------------------
 CMOCKA_LIBS := -lcmocka
