@@ -7,8 +7,12 @@ pkgs=(
 	# build
 	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev pkg-config
 	libvectorscan-dev libnghttp2-dev libjansson-dev libsqlite3-dev libssl-dev
+	# make deb: dpkg-shlibdeps
+	dpkg-dev
 	# tests
 	libcmocka-dev curl openssl ca-certificates python3 iproute2 procps psmisc dnsmasq-base
+	# tests of the package and the unit (test_install.py)
+	lintian man-db systemd
 	# benchmarks: the classifier's reference run
 	ripgrep
 )
