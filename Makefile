@@ -194,7 +194,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/leakwatch $(DESTDIR)$(MANDIR)/man8/leakwatch.8 \
 		$(DESTDIR)$(UNITDIR)/leakwatch.service \
 		$(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOC_FILES)))
-	-rmdir $(DESTDIR)$(DOCDIR)
+	@rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 	@set -e; for f in $(CONF_FILES); do \
 		src=$${f%%:*}; dst='$(DESTDIR)$(CONFDIR)'/$${f#*:}; \
 		if cmp -s "$$src" "$$dst"; then echo "rm $$dst"; rm -f "$$dst"; \

@@ -317,7 +317,8 @@ def install_root_unit_verifies_and_uninstalls(t):
     unitp = "/usr/local/lib/systemd/system/" + UNIT
     broken = r.file("broken.sh", "sed -e 's|^ExecStart=.*|ExecStart=/usr/local/bin/leakwatch-missing run|' "
                                  "-e 's|^Restart=always|Restart=sometimes|' %s >/lwio/broken.service\n" % unitp)
-    mk = ["make", "--no-print-directory", "-C", REPO]
+    # the host's version: git in the root may see the tree as another user's and say less
+    mk = ["make", "--no-print-directory", "-C", REPO, "VERSION=" + tree_version()]
     f = r.run([
         ("install", {"run": [mk + ["install"]],
                      "stat": ["/usr/local/bin/leakwatch", unitp, CONF, "/var/lib/leakwatch"]}),
