@@ -456,7 +456,8 @@ def deb_lintian_install_upgrade_purge(t):
     depends = sh(["dpkg-deb", "-f", v1, "Depends"]).stdout
     dep_pkgs = {d.strip().split()[0] for d in depends.split(",")}
     for lib in needed:
-        path = sh(["sh", "-c", "ldconfig -p | awk -v l=%s '$1 == l && /x86-64|aarch64/ {print $NF; exit}'" % lib]).stdout.strip()
+        path = sh(["sh", "-c", "ldconfig -p | awk -v l=%s '$1 == l && /x86-64|aarch64/ "
+                               "{print $NF; exit}'" % lib]).stdout.strip()
         real = os.path.realpath(path)
         # dpkg knows a file by the path its package ships, /lib or /usr/lib (usrmerge)
         owner = ""
@@ -464,7 +465,8 @@ def deb_lintian_install_upgrade_purge(t):
             owner = sh(["dpkg", "-S", cand], ok=False).stdout.split(":")[0]
             if owner:
                 break
-        check(owner in dep_pkgs, "%s (%s) comes from %r, which Depends (%s) lacks" % (lib, path, owner, depends.strip()))
+        check(owner in dep_pkgs, "%s (%s) comes from %r, which Depends (%s) lacks"
+              % (lib, path, owner, depends.strip()))
 
     for simulate in (False, True):
         r = Root(t, "pkg-systemd" if simulate else "pkg")
