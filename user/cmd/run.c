@@ -513,6 +513,50 @@ static void on_stats(struct lw_buf *b, void *ud)
 	lw_inspect_stats_json(r->inspect, b);
 }
 
+/* run --check: what the agent would refuse to start on, short of the kernel
+ * and the state directory, so `systemctl reload` and deployment pipelines
+ * can fail before a bad file reaches a running agent. */
+static int check_setup(struct run *r, const char *conf_path)
+{
+	struct lw_config *cfg = load_policy(r);
+	char err[512];
+	int rc = 0;
+
+	if (conf_path)
+		printf("configuration %s: ok\n", conf_path);
+	else
+		printf("configuration: none (%s does not exist): defaults and flags\n",
+		       LW_AGENTCONF_DEFAULT);
+	if (!cfg) {
+		lw_err("policy directory %s is not valid (see above)", r->policy_dir);
+		rc = 1;
+	} else {
+		printf("policy directory %s: %zu policies, %zu providers, %zu rules, "
+		       "%zu lists: ok\n",
+		       r->policy_dir, cfg->set.n, cfg->set.cat.n, cfg->rules.n, cfg->rules.nlists);
+		lw_config_free(cfg);
+	}
+	if (r->syslog_target) {
+		struct lw_syslog *s = lw_syslog_open(r->syslog_target, err, sizeof(err));
+
+		if (!s) {
+			lw_err("%s", err);
+			rc = 1;
+		}
+		lw_syslog_close(s);
+	}
+	if (r->webhook_url) {
+		struct lw_webhook *w = lw_webhook_open(r->webhook_url, err, sizeof(err));
+
+		if (!w) {
+			lw_err("%s", err);
+			rc = 1;
+		}
+		lw_webhook_close(w, 0, NULL);
+	}
+	return rc;
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: leakwatch run [options]\n"
@@ -554,6 +598,10 @@ static void usage(FILE *f)
 	      "      --stats-interval S  print `stats: {...}` every S seconds (default 60)\n"
 	      "      --duration SEC      stop after SEC seconds\n"
 	      "      --no-pause          never pause a process that maps a new libssl\n"
+	      "      --check             validate the configuration file, the policy\n"
+	      "                          directory and the sinks' targets, print a summary\n"
+	      "                          and exit (0 valid, 1 not) without loading anything\n"
+	      "                          into the kernel or touching the state directory\n"
 	      "  -v, --verbose           debug logging\n"
 	      "  -h, --help              this help\n",
 	      f);
@@ -576,6 +624,7 @@ int lw_cmd_run(int argc, char **argv)
 		{"stats-interval", required_argument, 0, 'S'},
 		{"duration", required_argument, 0, 'D'},
 		{"no-pause", no_argument, 0, 'N'},
+		{"check", no_argument, 0, 'K'},
 		{"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
@@ -583,8 +632,8 @@ int lw_cmd_run(int argc, char **argv)
 	struct lw_loop_opts lo = {.cap = {.stop_new_libs = true}, .stats_interval_s = 60};
 	struct lw_loop_result res;
 	struct run r = {.dedupe_window_s = 300, .rate_per_min = 600};
-	const char *config_path = NULL;
-	bool window_set = false, rate_set = false;
+	const char *config_path = NULL, *conf_used = NULL;
+	bool window_set = false, rate_set = false, check_only = false;
 	struct lw_agent_conf conf = {0};
 	int c, rc;
 
@@ -667,6 +716,9 @@ int lw_cmd_run(int argc, char **argv)
 		case 'N':
 			lo.cap.stop_new_libs = false;
 			break;
+		case 'K':
+			check_only = true;
+			break;
 		case 'v':
 			lw_log_set_level(LW_LOG_DEBUG);
 			break;
@@ -710,11 +762,17 @@ int lw_cmd_run(int argc, char **argv)
 		if (!lo.cap.ring_bytes && conf.ring_size)
 			lo.cap.ring_bytes = (uint32_t)conf.ring_size;
 		lw_info("configuration %s", path);
+		conf_used = path;
 	}
 	if (!r.policy_dir)
 		r.policy_dir = lw_config_default_dir();
 	if (!r.state_dir)
 		r.state_dir = LW_STATE_DIR_DEFAULT;
+	if (check_only) {
+		rc = check_setup(&r, conf_used);
+		lw_agent_conf_free(&conf);
+		return rc;
+	}
 	{
 		char err[512];
 
