@@ -100,9 +100,13 @@ static const struct hook hooks[] = {
 /* a Go function with more returns than this is hooked partly: say so */
 #define GO_RETS_MAX 32
 
-/* Markers a TLS library linked in without symbols leaves in the file. */
+/* Markers a TLS library linked in without symbols leaves in the file (its
+ * error messages carry their source file names), and what they tell. */
 static const char *const static_markers[] = {
-	"BoringSSL", "OpenSSL 3.", "OpenSSL 1.", "GnuTLS", "crypto/tls.", "rustls",
+	"BoringSSL", "ssl/ssl_lib.c", "gnutls_record_send", "crypto/tls.", "rustls",
+};
+static const char *const static_marker_libs[] = {
+	"BoringSSL", "OpenSSL (or BoringSSL)", "GnuTLS", "Go crypto/tls", "rustls",
 };
 
 const char *lw_func_stack(unsigned func)
@@ -712,25 +716,36 @@ static void cov_add(char *out, size_t n, const struct target *t)
 	}
 }
 
-int lw_capture_coverage(struct lw_capture *c, pid_t pid, char *out, size_t n)
+int lw_capture_coverage(struct lw_capture *c, pid_t pid, const char *exe_hint, char *out,
+			size_t n)
 {
-	char path[64], file[PATH_MAX + 64], shown[PATH_MAX], line[PATH_MAX + 128];
+	char exe_proc[64], path[64], file[PATH_MAX + 64], shown[PATH_MAX], line[PATH_MAX + 128];
+	const char *exe_file = exe_proc;
 	struct target *exe;
-	bool jvm = false;
+	bool jvm = false, gone;
 	ssize_t len;
-	FILE *f;
+	FILE *f = NULL;
 
 	out[0] = 0;
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	len = readlink(path, shown, sizeof(shown) - 1);
-	if (len <= 0)
-		return -1;
-	shown[len] = 0;
-	exe = target_of(c, path, shown);
+	snprintf(exe_proc, sizeof(exe_proc), "/proc/%d/exe", (int)pid);
+	len = readlink(exe_proc, shown, sizeof(shown) - 1);
+	gone = len <= 0;
+	if (gone) {
+		/* a fast client: its executable (as named at exec) still tells
+		 * much; its libraries are unknown */
+		if (!exe_hint || !exe_hint[0])
+			return -1;
+		snprintf(shown, sizeof(shown), "%s", exe_hint);
+		exe_file = exe_hint;
+	} else {
+		shown[len] = 0;
+	}
+	exe = target_of(c, exe_file, shown);
 	if (exe && exe->hooked)
 		cov_add(out, n, exe);
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	f = fopen(path, "re");
+	if (!gone)
+		f = fopen(path, "re");
 	while (f && fgets(line, sizeof(line), f)) {
 		char range[64], perms[8], *p;
 		struct target *t;
@@ -759,19 +774,21 @@ int lw_capture_coverage(struct lw_capture *c, pid_t pid, char *out, size_t n)
 	else if (exe && exe->why[0])
 		snprintf(out, n, "%s", exe->why);
 	else if (exe && exe->stripped) {
-		int m = lw_file_contains(path[0] ? shown : "", static_markers,
+		int m = lw_file_contains(exe_file, static_markers,
 					 sizeof(static_markers) / sizeof(static_markers[0]));
 
 		if (m >= 0)
 			snprintf(out, n,
-				 "stripped binary with TLS linked in (it contains \"%s\"): its "
-				 "functions cannot be located without a symbol table",
-				 static_markers[m]);
+				 "stripped binary with %s linked in: its functions cannot be "
+				 "located without a symbol table",
+				 static_marker_libs[m]);
 	}
-	if (!out[0])
-		snprintf(out, n,
-			 "no TLS stack the agent can hook (rustls, or TLS linked in "
-			 "under other names?)");
+	if (out[0])
+		return 0;
+	if (gone)
+		return -1; /* it may have used a library: its messages will tell */
+	snprintf(out, n, "no TLS stack the agent can hook (rustls, or TLS linked in under other "
+			 "names?)");
 	return 0;
 }
 

@@ -50,8 +50,10 @@ const char *lw_func_stack(unsigned func);
 /* What the agent reads of a process's TLS, for the log: "gnutls
  * (/usr/lib/x86_64-linux-gnu/libgnutls.so.30)", or why nothing (a JVM, a
  * stripped static binary, ...). 1 when some stack of it is hooked, 0 when
- * none is, -1 when the process is gone (or a zombie) and out is empty. */
-int lw_capture_coverage(struct lw_capture *c, pid_t pid, char *out, size_t n);
+ * none is, -1 when the process is gone (or a zombie) and its executable
+ * (exe_hint: its path at exec, may be NULL) does not tell; out is empty. */
+int lw_capture_coverage(struct lw_capture *c, pid_t pid, const char *exe_hint, char *out,
+			size_t n);
 /* Path of the hooked file a record's `target` refers to ("socket" for
  * plaintext captured at the socket, "" if unknown). */
 const char *lw_capture_target_path(struct lw_capture *c, uint32_t target);

@@ -138,8 +138,8 @@ static void coverage_forget(struct run *r)
 /* Once per process that reaches a provider: which TLS stack the agent reads
  * for it, or why it cannot; such a process is governed by the gates alone
  * and its usage is counted in the inventory as opaque. */
-static void log_coverage(struct run *r, pid_t pid, const char *comm, const char *service,
-			 const char *provider)
+static void log_coverage(struct run *r, pid_t pid, const char *comm, const char *exe,
+			 const char *service, const char *provider)
 {
 	struct coverage *cv;
 	char what[768];
@@ -155,7 +155,7 @@ static void log_coverage(struct run *r, pid_t pid, const char *comm, const char 
 	snprintf(cv->provider, sizeof(cv->provider), "%s", provider);
 	cv->since_ns = lw_now_ns();
 	lw_hmap_put(&r->covered, (uint64_t)pid, cv);
-	ok = lw_capture_coverage(r->cap, pid, what, sizeof(what));
+	ok = lw_capture_coverage(r->cap, pid, exe, what, sizeof(what));
 	if (ok >= 0)
 		coverage_log(cv, pid, ok > 0, what);
 	/* else gone: its captured messages, if any, tell (on_message) */
@@ -238,7 +238,7 @@ static void on_gate_event(const struct lwg_event *e, void *ud)
 		lw_inspect_alert(r->inspect, &al, e->ts_ns);
 	}
 	if (e->provider < r->set->cat.n)
-		log_coverage(r, (pid_t)e->pid, comm, pol && pol->id ? pol->name : p->service,
+		log_coverage(r, (pid_t)e->pid, comm, p->exe, pol && pol->id ? pol->name : p->service,
 			     r->set->cat.providers[e->provider].id);
 	/* every provider connection is usage, also when its TLS cannot be
 	 * read, and also when the gates refused it */
