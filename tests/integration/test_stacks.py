@@ -1,6 +1,8 @@
 """Every TLS stack a service might use (issue 7): GnuTLS (wget, gnutls-cli), NSS (tstclnt), Go
-crypto/tls (a client built here with Debian's golang, speaking HTTP/2), plaintext HTTP captured at
-the socket, and a JVM whose TLS cannot be read.
+crypto/tls (a client built here with Debian's golang, speaking HTTP/2; many goroutines on few
+threads), BoringSSL, OpenSSL linked in statically and stripped, plaintext HTTP captured at the
+socket (to a provider, and to an internal gateway on another port), and a JVM whose TLS cannot be
+read.
 
 For each readable stack: personal data sent to a provider gives an alert with the client's pid,
 its service and the provider; a block-listed key is refused before it leaves (the client fails and
@@ -62,14 +64,21 @@ class Stacks:
         self.cg = {n: self.cgs.service(n) for n in services}
         self.pol = t.path("policies")
         tb.write_policy(self.pol, {n: (self.cg[n], m, x) for n, (m, x) in services.items()})
+        # an internal LLM gateway, reached over plain HTTP on another port
+        with open(os.path.join(self.pol, "providers.yaml"), "a") as f:
+            f.write("  - id: internal-llm\n    name: Internal LLM gateway\n    hostnames: [%s]\n"
+                    % g.INTERNAL)
         self.agent = g.GateAgent(t, self.pol)
         cert, key = self.net.certs["names"][g.GEMINI]
         self.h2_log = os.path.join(self.net.dir, "go-h2.log")
         self.plain_log = os.path.join(self.net.dir, "go-plain.log")
+        self.gw_log = os.path.join(self.net.dir, "go-gateway.log")
         for argv, name in (([self.lwgo, "serve", "-addr", g.GEMINI_IP + ":443", "-cert", cert, "-key", key,
                              "-log", self.h2_log], "lwgo-h2"),
                            ([self.lwgo, "serve", "-plain", "-addr", ":80", "-log", self.plain_log],
-                            "lwgo-plain")):
+                            "lwgo-plain"),
+                           ([self.lwgo, "serve", "-plain", "-addr", g.INTERNAL_IP + ":8080", "-log",
+                             self.gw_log], "lwgo-gateway")):
             p = lw.Proc(argv, netns=self.net.prov, name=name)
             p.wait_line(lambda line: line.startswith("listening"), timeout=20)
 
@@ -102,7 +111,8 @@ class Stacks:
 
     def received(self):
         """Every application byte any provider-side server received."""
-        return self.net.server.plaintext() + self.go_bodies(self.h2_log) + self.go_bodies(self.plain_log)
+        return (self.net.server.plaintext() + self.go_bodies(self.h2_log) + self.go_bodies(self.plain_log)
+                + self.go_bodies(self.gw_log))
 
     def wait_alert(self, pid, pred, what, timeout=15):
         got = self.agent.wait_for(lambda evs: [e for e in evs if e.get("event") == "alert"
@@ -132,6 +142,7 @@ CLIENTS = {
     "tstclnt": ("nsssvc", "openai"),
     "go": ("gosvc", "google-gemini"),
     "plain": ("plainsvc", "openai"),
+    "gateway": ("gwsvc", "internal-llm"),  # plain HTTP to an internal gateway on :8080
 }
 
 
@@ -163,11 +174,12 @@ def run_client(s, name, tag, text, nssdb):
         body = s.body(tag + ".json", gemini(text))
         return s.spawn(svc, [s.lwgo, "client", "-url", "https://%s%s" % (g.GEMINI, GEMINI_PATH),
                              "-cafile", ca, "-body", body])
-    if name == "plain":
+    if name in ("plain", "gateway"):
         body = s.body(tag + ".json", tb.chat(text))
+        url = ("http://%s/v1/chat/completions" % g.OPENAI if name == "plain"
+               else "http://%s:8080/v1/chat/completions" % g.INTERNAL)
         return s.spawn(svc, ["curl", "-sS", "--max-time", "15", "-H", "Content-Type: application/json",
-                             "-H", "Expect:", "--data-binary", "@" + body,
-                             "http://%s/v1/chat/completions" % g.OPENAI], name="curl")
+                             "-H", "Expect:", "--data-binary", "@" + body, url], name="curl")
     fail("unknown client " + name)
 
 
@@ -194,8 +206,9 @@ def client_ok(name, p, rc):
 
 @test(timeout=420)
 def stacks_pii_alert_and_key_block(t):
-    """wget and gnutls-cli (GnuTLS), tstclnt (NSS), a Go client (crypto/tls, HTTP/2) and curl over
-    plain HTTP each send personal data to a provider, then a block-listed key, from their own
+    """wget and gnutls-cli (GnuTLS), tstclnt (NSS), a Go client (crypto/tls, HTTP/2), and curl over
+    plain HTTP to a provider and to an internal LLM gateway (a catalog entry, port 8080) each send
+    personal data, then a block-listed key, from their own
     enforcing service: the first gives an alert naming the client's pid, the service and the
     provider, and reaches the provider; the second fails in the client, and the provider receives
     none of the key's bytes."""
@@ -229,13 +242,37 @@ def stacks_pii_alert_and_key_block(t):
         leaked = [tail[i:i + 12] for i in range(len(tail) - 11) if tail[i:i + 12].encode() in data]
         check(not leaked, "%s: the provider received bytes of the key" % name)
     stats = s.agent.stop_ok()
-    check(stats.get("kmatch_verdicts", 0) >= len(CLIENTS) and stats.get("plaintext_sockets", 0) >= 2,
+    check(stats.get("kmatch_verdicts", 0) >= len(CLIENTS) and stats.get("plaintext_sockets", 0) >= 4,
           "stats miss the verdicts or the plaintext sockets: %s"
           % {k: v for k, v in stats.items() if "kmatch" in k or "plain" in k})
     log = "\n".join(s.agent.err_lines)
     for stack in ("gnutls", "nss", "go"):
         check("read through %s" % stack in log, "the agent's log does not say it read %s:\n%s"
               % (stack, log[-1500:]))
+
+
+@test(timeout=240)
+def stacks_go_goroutines_verdicts(t):
+    """A Go client sends 120 requests from 12 goroutines at a time (GOMAXPROCS=2: goroutines that
+    block on the network resume on other threads), each on its own connection, every third one with
+    a block-listed key: exactly those fail and every other one succeeds, so no verdict lands on the
+    wrong goroutine's call."""
+    s = Stacks(t, {"gosvc": ("enforce", "")})
+    rng = random.Random()
+    clean = s.body("clean.json", tb.chat("Summarise order 4411 for the customer; it left on Monday."))
+    dirty = s.body("dirty.json", tb.chat("Use the key %s to call the API" % tb.anthropic_key(rng)))
+    p = s.net.spawn([s.lwgo, "client", "-url", "https://%s/v1/chat/completions" % g.OPENAI, "-cafile",
+                     s.net.ca, "-body", clean, "-dirty", dirty, "-every", "3", "-n", "120", "-parallel", "12"],
+                    cgroup=s.cg["gosvc"], env={"GOMAXPROCS": "2"}, name="lwgo")
+    rc = p.wait(180)
+    res = [json.loads(line) for line in p.out_lines if line.startswith("{")]
+    check(rc == 0 and len(res) == 120, "the Go client did not report 120 requests: rc %s, %d lines; %s"
+          % (rc, len(res), p.err_lines[-3:]))
+    wrong = [r for r in res if r["ok"] == r["dirty"]]
+    check(not wrong, "%d of 120 requests with the wrong outcome, e.g. %s" % (len(wrong), wrong[:3]))
+    stats = s.agent.stop_ok()
+    check(stats.get("kmatch_verdicts", 0) == 40, "kmatch_verdicts %s, not the 40 dirty requests"
+          % stats.get("kmatch_verdicts"))
 
 
 JAVA_CLIENT = r"""

@@ -5,6 +5,10 @@
 //	    POSTs FILE's bytes N times on one connection (HTTP/2 when the server
 //	    offers it, as net/http does by default); one JSON line per request on
 //	    stdout: {"ok", "status", "proto", "error"}.
+//	lwgo client ... -dirty FILE2 -every K -parallel P
+//	    N requests from P goroutines at a time, each on its own HTTP/1.1
+//	    connection; request i sends FILE2 when i % K == 0, else FILE. Lines
+//	    carry "i" and "dirty" too.
 //	lwgo serve -addr ADDR [-cert CERT -key KEY | -plain] -log FILE
 //	    HTTPS server (HTTP/2 and HTTP/1.1), or plain HTTP/1.1 with -plain;
 //	    every request body is appended to FILE.d/bodies and one JSON line per
@@ -32,6 +36,9 @@ func client(args []string) int {
 	cafile := fs.String("cafile", "", "CA certificate (PEM)")
 	bodyFile := fs.String("body", "", "request body file")
 	n := fs.Int("n", 1, "requests")
+	dirtyFile := fs.String("dirty", "", "body of every K-th request")
+	every := fs.Int("every", 2, "K")
+	parallel := fs.Int("parallel", 0, "requests in flight, each on its own connection")
 	fs.Parse(args)
 	pem, err := os.ReadFile(*cafile)
 	if err != nil {
@@ -45,6 +52,9 @@ func client(args []string) int {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
+	if *parallel > 0 {
+		return parallelClient(*url, pool, body, *dirtyFile, *n, *every, *parallel)
+	}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
 	c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
 	enc := json.NewEncoder(os.Stdout)
@@ -67,6 +77,52 @@ func client(args []string) int {
 		enc.Encode(res)
 	}
 	return rc
+}
+
+// Goroutines that block on the network resume on whichever thread is free:
+// the probes must pair each call with its return by goroutine, not thread.
+func parallelClient(url string, pool *x509.CertPool, clean []byte, dirtyFile string, n, every, parallel int) int {
+	dirty, err := os.ReadFile(dirtyFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true,
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}
+	c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	enc := json.NewEncoder(os.Stdout)
+	sem := make(chan struct{}, parallel)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			b := clean
+			if i%every == 0 {
+				b = dirty
+			}
+			res := map[string]interface{}{"i": i, "dirty": i%every == 0, "ok": false}
+			req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := c.Do(req)
+			if err != nil {
+				res["error"] = err.Error()
+			} else {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				res["ok"] = resp.StatusCode == 200
+				res["status"] = resp.StatusCode
+			}
+			mu.Lock()
+			enc.Encode(res)
+			mu.Unlock()
+		}(i)
+	}
+	wg.Wait()
+	return 0
 }
 
 func serve(args []string) int {
