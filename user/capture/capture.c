@@ -444,17 +444,17 @@ static void scan_all(struct lw_capture *c)
 		scan_pid(c, c->o.only_pid);
 		return;
 	}
-	static const char *const libs[] = {"libssl.so.*", "libgnutls.so.*", "libnspr4.so",
-					   "libssl3.so"};
-
-	/* the system's TLS libraries: processes that map them later are
-	 * covered from their first instruction, the kernel installs probes at
-	 * mmap */
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) * 4; i++) {
+	/* the system's libssl: processes that map it later are covered from
+	 * their first instruction, the kernel installs probes at mmap. The
+	 * other libraries (GnuTLS, NSS) are hooked when a process maps them
+	 * (paused until then, tp_enter_mmap): each probe costs the agent's
+	 * start and stop about 0.1 s here, which a host that never loads them
+	 * should not pay. */
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		char pat[PATH_MAX];
 		glob_t g;
 
-		snprintf(pat, sizeof(pat), "%s/%s", dirs[i / 4], libs[i % 4]);
+		snprintf(pat, sizeof(pat), "%s/libssl.so.*", dirs[i]);
 		if (glob(pat, 0, NULL, &g) == 0) {
 			for (size_t k = 0; k < g.gl_pathc; k++) {
 				char real[PATH_MAX];
