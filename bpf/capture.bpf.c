@@ -32,7 +32,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PROT_EXEC 0x4
 #define SIGSTOP 19
 #define SSL_CTRL_SET_TLSEXT_HOSTNAME 55
-#define IPPROTO_TCP 6
 #define PR_DESC_LAYERED 4 /* NSPR: a layer pushed on a socket (SSL's) */
 
 /* Go's register ABI (Go >= 1.17 on amd64, >= 1.18 on arm64): arguments and
@@ -143,22 +142,17 @@ struct {
 	__type(value, struct call_args);
 } goactive SEC(".maps");
 
-/* Provider sockets by what their first write was: plaintext HTTP (captured
- * at the syscalls) or anything else (TLS: left to the library probes). `sk`
- * tells a new socket on a reused 4-tuple from the old one. */
+/* Provider sockets (by cookie) by what their first write was: plaintext
+ * HTTP (captured at the syscalls) or anything else (TLS: left to the
+ * library probes). */
 #define PLAIN_HTTP 1
 #define PLAIN_OTHER 2
-struct plain_val {
-	__u64 sk;
-	__u32 kind;
-	__u32 _pad;
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct lwg_sock_key);
-	__type(value, struct plain_val);
+	__type(key, __u64);
+	__type(value, __u32);
 } plain_socks SEC(".maps");
 
 /* A plaintext write in progress: captured at the syscall's exit, for what
@@ -1349,8 +1343,8 @@ int BPF_KPROBE(go_close_enter)
 /* ---- identity from the syscalls made inside an SSL call ----------------- */
 
 /* ---- plaintext HTTP to providers ----------------------------------------
- * A write syscall made outside any hooked TLS call, on a TCP socket to a
- * provider's address (the gates' ip_providers): the first write tells what
+ * A write syscall made outside any hooked TLS call, on a TCP socket the
+ * gates saw connect to a provider's address (provider_socks): the first write tells what
  * the socket carries. An HTTP/1 request line or the HTTP/2 preface starts
  * with an upper-case letter; a TLS record (0x14-0x17), anything else, is left
  * to the library probes. Plaintext is walked by the in-kernel matcher before
@@ -1394,50 +1388,50 @@ static __always_inline bool plain_kmatch(__u64 sk, __u64 buf, __u64 len, bool io
 __noinline int plain_enter(__s32 fd, __u64 buf, __u64 len, int iov)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct lw_addr dst = {}, src = {};
-	struct lwg_sock_key k;
-	struct plain_val *v, nv = {};
 	struct plain_args pa = {};
 	struct conn_state *c;
 	struct sock *skp;
-	__u64 sk;
+	__u32 *kind, nk, tgid;
+	__u64 cookie;
 	int b;
 
 	if (fd < 0 || !len || (id >> 32) == self_pid)
 		return 0;
+	/* every write of every process comes here: one that never connected
+	 * to a provider costs a lookup; its sockets the gates did not see
+	 * connect to one, the walk to the socket's cookie */
+	tgid = id >> 32;
+	if (!bpf_map_lookup_elem(&provider_pids, &tgid))
+		return 0;
 	skp = fd_sock(fd);
-	if (!skp || BPF_CORE_READ(skp, sk_protocol) != IPPROTO_TCP)
+	if (!skp)
 		return 0;
-	if (!sk_addrs(skp, &dst, &src) || !dst.port)
+	cookie = BPF_CORE_READ(skp, __sk_common.skc_cookie.counter);
+	if (!cookie || !bpf_map_lookup_elem(&provider_socks, &cookie))
 		return 0;
-	sk = (__u64)skp;
-	sock_key_of(&dst, &src, &k);
-	v = bpf_map_lookup_elem(&plain_socks, &k);
-	if (!v || v->sk != sk) {
-		if (ip_provider(dst.family, dst.addr) == LWG_NO_PROVIDER)
-			return 0;
+	kind = bpf_map_lookup_elem(&plain_socks, &cookie);
+	if (!kind) {
 		b = first_byte(buf, iov);
 		if (b < 0)
 			return 0;
-		nv.sk = sk;
-		nv.kind = b >= 'A' && b <= 'Z' ? PLAIN_HTTP : PLAIN_OTHER;
-		bpf_map_update_elem(&plain_socks, &k, &nv, BPF_ANY);
-		if (nv.kind != PLAIN_HTTP)
+		nk = b >= 'A' && b <= 'Z' ? PLAIN_HTTP : PLAIN_OTHER;
+		bpf_map_update_elem(&plain_socks, &cookie, &nk, BPF_ANY);
+		if (nk != PLAIN_HTTP)
 			return 0;
 		stat_add(LW_ST_PLAIN_SOCKS, 1);
-	} else if (v->kind != PLAIN_HTTP) {
+	} else if (*kind != PLAIN_HTTP) {
 		return 0;
 	}
 	/* the connection is the socket: a kernel address, never a library's */
-	c = conn_get(id >> 32, sk, LW_TARGET_SOCKET);
+	c = conn_get(id >> 32, (__u64)skp, LW_TARGET_SOCKET);
 	if (!c)
 		return 0;
 	conn_bind_fd(c, fd);
-	pa.sk = sk;
+	pa.sk = (__u64)skp;
 	pa.buf = buf;
 	pa.len = len;
 	pa.iov = iov;
-	pa.blocked = plain_kmatch(sk, buf, len, iov);
+	pa.blocked = plain_kmatch((__u64)skp, buf, len, iov);
 	bpf_map_update_elem(&plain_active, &id, &pa, BPF_ANY);
 	return 0;
 }
@@ -1588,13 +1582,33 @@ int tp_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
 	return on_sock_syscall(ctx->args[0], false, 0, 0, false);
 }
 
-/* The exits of write, writev, sendto and sendmsg (the same record layout):
- * what a plaintext write handed to the kernel. One program, attached to the
- * four by user space. */
-SEC("tracepoint")
-int tp_exit_send(struct trace_event_raw_sys_exit *ctx)
+/* The exits of write, writev, sendto and sendmsg: what a plaintext write
+ * handed to the kernel. A raw (BTF) tracepoint on every syscall's exit, not
+ * the four syscall tracepoints: those format a perf record for each write of
+ * every process, about 13% of a small-send loop here; this costs the other
+ * syscalls a load and a compare. */
+#if defined(__TARGET_ARCH_x86)
+#define NR_WRITE 1
+#define NR_WRITEV 20
+#define NR_SENDTO 44
+#define NR_SENDMSG 46
+#define SYSCALL_NR(regs) ((regs)->orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_WRITE 64
+#define NR_WRITEV 66
+#define NR_SENDTO 206
+#define NR_SENDMSG 211
+#define SYSCALL_NR(regs) ((regs)->syscallno)
+#endif
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(tp_exit_send, struct pt_regs *regs, long ret)
 {
-	return plain_exit(ctx->ret);
+	long nr = SYSCALL_NR(regs);
+
+	if (nr != NR_WRITE && nr != NR_WRITEV && nr != NR_SENDTO && nr != NR_SENDMSG)
+		return 0;
+	return plain_exit(ret);
 }
 
 /* ---- process lifecycle and target discovery ----------------------------- */

@@ -44,6 +44,13 @@ struct {
 } host_providers SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct lwg_ip_key);
+	__type(value, struct lwg_ip_val);
+} ip_providers SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, LWG_MAX_POLICIES);
 	__type(key, __u32);
@@ -271,6 +278,23 @@ static __noinline __u32 host_provider(__u32 slot)
 	return v ? *v : hn->found;
 }
 
+static __always_inline __u32 ip_provider(__u32 family, const void *addr)
+{
+	struct lwg_ip_key k = {.family = family};
+	struct lwg_ip_val *v;
+
+	if (family == AF_INET)
+		__builtin_memcpy(k.addr, addr, 4);
+	else
+		__builtin_memcpy(k.addr, addr, 16);
+	v = bpf_map_lookup_elem(&ip_providers, &k);
+	if (!v)
+		return LWG_NO_PROVIDER;
+	if (v->expires_ns && v->expires_ns < bpf_ktime_get_ns())
+		return LWG_NO_PROVIDER;
+	return v->provider;
+}
+
 /* ---- DNS answers ---------------------------------------------------------- */
 
 struct dns_ctx {
@@ -479,6 +503,12 @@ static __noinline bool addr_denied(__u32 family, const void *addr, __u16 dport, 
 	prov = ip_provider(family, addr);
 	if (prov == LWG_NO_PROVIDER)
 		return false;
+	if (!udp) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		__u8 one = 1;
+
+		bpf_map_update_elem(&provider_pids, &tgid, &one, BPF_ANY);
+	}
 	pol = current_policy();
 	dec = decide(pol, prov, &enforce);
 	/* QUIC cannot be inspected: enforced services speak TLS over TCP */
@@ -590,6 +620,7 @@ SEC("sockops")
 int gate_sockops(struct bpf_sock_ops *skops)
 {
 	struct lwg_sock_key k = {};
+	__u32 prov;
 
 	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
 		return 1;
@@ -609,12 +640,18 @@ int gate_sockops(struct bpf_sock_ops *skops)
 		k.raddr[2] = skops->remote_ip6[2];
 		k.raddr[3] = skops->remote_ip6[3];
 	}
-	/* TLS on 443 (the name is in its ClientHello), and any port of a
-	 * provider's address: plaintext HTTP to it (an internal gateway on
-	 * 8080) can be refused for its content too */
-	if (bpf_ntohl(skops->remote_port) != TLS_PORT &&
-	    ip_provider(k.family, k.raddr) == LWG_NO_PROVIDER)
+	/* any port of a provider's address: the capture object reads
+	 * plaintext HTTP on it (an internal gateway on 8080), and sk_msg
+	 * refuses it for its content; TLS on 443 whatever the address (the
+	 * name is in its ClientHello) */
+	prov = ip_provider(k.family, k.raddr);
+	if (prov != LWG_NO_PROVIDER) {
+		__u64 cookie = bpf_get_socket_cookie(skops);
+
+		bpf_map_update_elem(&provider_socks, &cookie, &prov, BPF_ANY);
+	} else if (bpf_ntohl(skops->remote_port) != TLS_PORT) {
 		return 1;
+	}
 	/* a new connection on the 4-tuple of an old one starts clean */
 	bpf_map_delete_elem(&denied, &k);
 	bpf_map_delete_elem(&released, &k);

@@ -45,33 +45,26 @@ struct {
 	__type(value, __u32);
 } watched SEC(".maps");
 
-/* Addresses learned for provider hostnames (DNS answers, with their TTL) and
- * the catalog's static ranges (expires_ns 0). The capture object reads it to
- * find plaintext HTTP sent to a provider's address. */
+/* TCP sockets connected to a provider's address, any port, by socket cookie
+ * (the gates' sockops, at connection): the capture object looks here for
+ * plaintext HTTP, so a write on any other socket costs it one read of the
+ * cookie. Cookies are never reused: no stale entry can name a new socket. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct lwg_ip_key);
-	__type(value, struct lwg_ip_val);
-} ip_providers SEC(".maps");
+	__type(key, __u64);
+	__type(value, __u32);
+} provider_socks SEC(".maps");
 
-/* The provider an address belongs to, LWG_NO_PROVIDER. family: 2 or 10. */
-static __always_inline __u32 ip_provider(__u32 family, const void *addr)
-{
-	struct lwg_ip_key k = {.family = family};
-	struct lwg_ip_val *v;
-
-	if (family == 2)
-		__builtin_memcpy(k.addr, addr, 4);
-	else
-		__builtin_memcpy(k.addr, addr, 16);
-	v = bpf_map_lookup_elem(&ip_providers, &k);
-	if (!v)
-		return LWG_NO_PROVIDER;
-	if (v->expires_ns && v->expires_ns < bpf_ktime_get_ns())
-		return LWG_NO_PROVIDER;
-	return v->provider;
-}
+/* Processes that connected a TCP socket to a provider's address (the gates'
+ * connect gate): only their writes are looked at for plaintext, so every
+ * other process's write syscall costs the capture object one lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} provider_pids SEC(".maps");
 
 /* The policy of the calling task: per process first, else per cgroup, else
  * the default (index 0). */

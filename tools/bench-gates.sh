@@ -5,12 +5,13 @@
 #     -> ratios run/none and run/trace (the gates alone).
 #  2. send() rate on a non-provider TCP/443 socket after its first record
 #     (released from the sockhash): no agent vs `leakwatch run`.
-# Needs port 443 on loopback free. Env: COUNT (300), SECONDS (5).
+# Needs port 443 on loopback free. Env: COUNT (300), BENCH_SECONDS (5; not SECONDS,
+# which bash keeps as its own run time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LW=$PWD/build/leakwatch
 COUNT=${COUNT:-300}
-SECONDS_=${SECONDS:-5}
+SECONDS_=${BENCH_SECONDS:-5}
 . tools/bench/common.sh
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 1 \

@@ -145,7 +145,7 @@ struct lw_capture {
 	struct capture_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *mmap_link;
-	struct bpf_link *exit_links[4];
+	struct bpf_link *exit_link;
 	struct lw_hmap files; /* file key -> struct target */
 	struct target **byid; /* index: target id */
 	size_t ntargets, nhooked;
@@ -566,10 +566,12 @@ struct lw_capture *lw_capture_open(const struct lw_capture_opts *o)
 		c->o.ring_bytes / 8 < (256u << 10) ? c->o.ring_bytes / 8 : 256u << 10;
 	bpf_map__set_max_entries(s->maps.events, c->o.ring_bytes);
 	{
-		struct bpf_map *m[] = {s->maps.cgroup_policy, s->maps.pid_policy, s->maps.denied,
-				       s->maps.watched, s->maps.ip_providers};
-		int fds[] = {c->o.cgroup_policy_fd, c->o.pid_policy_fd, c->o.denied_fd,
-			     c->o.watched_fd, c->o.ip_providers_fd};
+		const struct lw_shared_fds *sh = &c->o.shared;
+		struct bpf_map *m[] = {s->maps.cgroup_policy, s->maps.pid_policy,
+				       s->maps.denied,	      s->maps.watched,
+				       s->maps.provider_socks, s->maps.provider_pids};
+		int fds[] = {sh->cgroup_policy, sh->pid_policy,	   sh->denied,
+			     sh->watched,	sh->provider_socks, sh->provider_pids};
 
 		for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
 			if (fds[i] <= 0)
@@ -615,21 +617,15 @@ struct lw_capture *lw_capture_open(const struct lw_capture_opts *o)
 			}
 		}
 	}
-	/* one program for the four exits (user space names the tracepoints);
-	 * only with the gates' provider addresses, without which no socket is
-	 * ever found to carry plaintext to a provider */
-	if (c->o.ip_providers_fd > 0) {
-		static const char *const exits[] = {"sys_exit_write", "sys_exit_writev",
-						    "sys_exit_sendto", "sys_exit_sendmsg"};
-
-		for (size_t i = 0; i < sizeof(exits) / sizeof(exits[0]); i++) {
-			c->exit_links[i] = bpf_program__attach_tracepoint(s->progs.tp_exit_send,
-									  "syscalls", exits[i]);
-			if (!c->exit_links[i]) {
-				lw_err("cannot attach tracepoint syscalls/%s: %s", exits[i],
-				       strerror(errno));
-				goto fail;
-			}
+	/* the syscalls' exit, for plaintext writes: only with the gates'
+	 * provider sockets, without which no socket is ever found to carry
+	 * plaintext to a provider */
+	if (c->o.shared.provider_socks > 0) {
+		c->exit_link = bpf_program__attach(s->progs.tp_exit_send);
+		if (!c->exit_link) {
+			lw_err("cannot attach %s: %s", bpf_program__section_name(s->progs.tp_exit_send),
+			       strerror(errno));
+			goto fail;
 		}
 	}
 	c->rb = ring_buffer__new(bpf_map__fd(s->maps.events), on_ring, c, NULL);
@@ -827,8 +823,7 @@ void lw_capture_close(struct lw_capture *c)
 		ring_buffer__consume(c->rb);
 		ring_buffer__free(c->rb);
 	}
-	for (size_t i = 0; i < sizeof(c->exit_links) / sizeof(c->exit_links[0]); i++)
-		bpf_link__destroy(c->exit_links[i]);
+	bpf_link__destroy(c->exit_link);
 	for (size_t i = 0; i < c->ntargets; i++) {
 		for (int k = 0; k < c->byid[i]->nlinks; k++)
 			bpf_link__destroy(c->byid[i]->links[k]);

@@ -13,19 +13,22 @@
 
 #include "leakwatch.h"
 
+struct lw_shared_fds {
+	int cgroup_policy, pid_policy, denied, watched, provider_socks, provider_pids;
+};
+
 struct lw_capture_opts {
 	uint32_t capture_max; /* bytes per message, default 1 MiB */
 	uint32_t ring_bytes;  /* ring buffer size, power of two */
 	pid_t only_pid;	      /* 0: every process */
 	bool stop_new_libs;   /* pause processes mapping an unseen libssl */
-	/* Maps of the provider gates (lw_gates_shared) the content verdicts
-	 * share: the policy of each cgroup and process, and the sockets sk_msg
-	 * refuses, and the provider sockets they watch. -1 (or 0, unset):
-	 * private empty maps, nothing is refused. */
-	int cgroup_policy_fd, pid_policy_fd, denied_fd, watched_fd;
-	/* The gates' provider addresses: plaintext HTTP to one is captured at
-	 * the socket. Unset: none known, no plaintext capture. */
-	int ip_providers_fd;
+	/* Maps of the provider gates (lw_gates_shared, bpf/lwshared.bpf.h)
+	 * the capture programs share: the policy of each cgroup and process,
+	 * the sockets sk_msg refuses and the provider sockets it watches, and
+	 * the provider sockets (and the processes that connected them) whose
+	 * plaintext HTTP is captured at the socket. Unset (0): private empty
+	 * maps: nothing is refused, no plaintext is captured. */
+	struct lw_shared_fds shared;
 	/* every record, after the capture stage has taken what it needs */
 	void (*on_record)(const struct lw_rec *r, size_t len, void *ud);
 	void *ud;

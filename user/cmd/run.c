@@ -853,8 +853,7 @@ int lw_cmd_run(int argc, char **argv)
 		return 1;
 	}
 	lw_gates_apply(r.gates, r.set);
-	lw_gates_shared(r.gates, &lo.cap.cgroup_policy_fd, &lo.cap.pid_policy_fd, &lo.cap.denied_fd,
-			&lo.cap.watched_fd, &lo.cap.ip_providers_fd);
+	lw_gates_shared(r.gates, &lo.cap.shared);
 	r.mono_to_real_ns = lw_mono_to_real_ns();
 	r.inspect = lw_inspect_new(r.cfg, stdout, r.mono_to_real_ns, on_block, &r);
 	lw_inspect_on_alert(r.inspect, on_alert, &r);

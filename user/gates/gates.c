@@ -1,5 +1,7 @@
 #include "gates/gates.h"
 
+#include "capture/capture.h"
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <arpa/inet.h>
@@ -249,14 +251,14 @@ void lw_gates_pid_del(struct lw_gates *g, pid_t pid)
 	bpf_map__delete_elem(g->skel->maps.pid_policy, &k, sizeof(k), 0);
 }
 
-void lw_gates_shared(struct lw_gates *g, int *cgroup_policy_fd, int *pid_policy_fd, int *denied_fd,
-		     int *watched_fd, int *ip_providers_fd)
+void lw_gates_shared(struct lw_gates *g, struct lw_shared_fds *fds)
 {
-	*ip_providers_fd = bpf_map__fd(g->skel->maps.ip_providers);
-	*watched_fd = bpf_map__fd(g->skel->maps.watched);
-	*cgroup_policy_fd = bpf_map__fd(g->skel->maps.cgroup_policy);
-	*pid_policy_fd = bpf_map__fd(g->skel->maps.pid_policy);
-	*denied_fd = bpf_map__fd(g->skel->maps.denied);
+	fds->cgroup_policy = bpf_map__fd(g->skel->maps.cgroup_policy);
+	fds->pid_policy = bpf_map__fd(g->skel->maps.pid_policy);
+	fds->denied = bpf_map__fd(g->skel->maps.denied);
+	fds->watched = bpf_map__fd(g->skel->maps.watched);
+	fds->provider_socks = bpf_map__fd(g->skel->maps.provider_socks);
+	fds->provider_pids = bpf_map__fd(g->skel->maps.provider_pids);
 }
 
 int lw_gates_poison(struct lw_gates *g, const struct lw_addr *src, const struct lw_addr *dst,
