@@ -61,7 +61,7 @@ struct target {
 	uint32_t dev; /* kernel encoding */
 	uint64_t ino;
 	char path[PATH_MAX]; /* as the process sees it */
-	int nlinks;
+	int nlinks, nfailed;
 	struct bpf_link *links[H__N * 2];
 };
 
@@ -202,6 +202,7 @@ static void consider_file(struct lw_capture *c, const char *file, const char *sh
 		}
 	}
 	t->hooked = t->nlinks > 0;
+	t->nfailed = failed;
 	if (t->hooked) {
 		c->nhooked++;
 		lw_info("hooked %s (%d probes%s)", shown, t->nlinks, failed ? ", some failed" : "");
@@ -556,4 +557,33 @@ void lw_capture_close(struct lw_capture *c)
 	lw_hmap_free(&c->files);
 	capture_bpf__destroy(c->skel);
 	free(c);
+}
+
+/* ---- for the agent's metrics and self-check (docs/running.md) ---- */
+
+void lw_capture_each_target(struct lw_capture *c,
+			    void (*fn)(const char *path, bool hooked, int nlinks, int nfailed,
+				       void *ud),
+			    void *ud)
+{
+	for (size_t i = 0; i < c->ntargets; i++) {
+		const struct target *t = c->byid[i];
+
+		fn(t->path, t->hooked, t->nlinks, t->nfailed, ud);
+	}
+}
+
+void lw_capture_each_link(struct lw_capture *c, lw_link_fn fn, void *ud)
+{
+	lw_skel_each_link(c->skel->skeleton, fn, ud);
+	if (c->mmap_link)
+		fn(c->mmap_link, "tp_enter_mmap", ud);
+	for (size_t i = 0; i < c->ntargets; i++)
+		for (int k = 0; k < c->byid[i]->nlinks; k++)
+			fn(c->byid[i]->links[k], c->byid[i]->path, ud);
+}
+
+int lw_capture_ring_fd(struct lw_capture *c)
+{
+	return bpf_map__fd(c->skel->maps.events);
 }
