@@ -93,9 +93,11 @@ struct lw_mserver *lw_mserver_open(const struct lw_mserver_opts *o, char *err, s
 	}
 	s->o = *o;
 	s->uids = lw_xmalloc((o->n_allow_uids + 1) * sizeof(*s->uids));
-	memcpy(s->uids, o->allow_uids, o->n_allow_uids * sizeof(*s->uids));
+	if (o->n_allow_uids)
+		memcpy(s->uids, o->allow_uids, o->n_allow_uids * sizeof(*s->uids));
 	s->from = lw_xmalloc((o->n_allow_from + 1) * sizeof(*s->from));
-	memcpy(s->from, o->allow_from, o->n_allow_from * sizeof(*s->from));
+	if (o->n_allow_from)
+		memcpy(s->from, o->allow_from, o->n_allow_from * sizeof(*s->from));
 	s->o.allow_uids = s->uids;
 	s->o.allow_from = s->from;
 	s->o.listen = NULL;
