@@ -774,6 +774,12 @@ int lw_cmd_run(int argc, char **argv)
 			metrics = conf.metrics_listen;
 		lw_info("configuration %s", path);
 	}
+	/* first: a taken or forbidden address stops the agent before it
+	 * touches anything */
+	if (open_metrics(&r, metrics, &conf)) {
+		lw_agent_conf_free(&conf);
+		return 1;
+	}
 	if (!r.policy_dir)
 		r.policy_dir = lw_config_default_dir();
 	if (!r.state_dir)
@@ -860,11 +866,6 @@ int lw_cmd_run(int argc, char **argv)
 		return 1;
 	}
 	lw_gates_apply(r.gates, r.set);
-	if (open_metrics(&r, metrics, &conf)) {
-		lw_gates_close(r.gates);
-		lw_config_free(r.cfg);
-		return 1;
-	}
 	lw_gates_shared(r.gates, &lo.cap.cgroup_policy_fd, &lo.cap.pid_policy_fd, &lo.cap.denied_fd,
 			&lo.cap.watched_fd);
 	r.mono_to_real_ns = lw_mono_to_real_ns();

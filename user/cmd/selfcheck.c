@@ -526,9 +526,14 @@ void lw_selfcheck_metrics(const struct lw_selfcheck *sc, struct lw_metrics *m)
 				       NULL);
 	lw_metrics_family(m, "leakwatch_ringbuf_high_water_bytes", LW_METRIC_GAUGE,
 			  "Most bytes ever seen queued in each ring buffer when the agent woke");
-	for (int i = 0; i < ST__N; i++)
-		if (sc->ring[i].u)
-			lw_metrics_u64(m, sc->ring[i].high_water, "ring", stage_names[i], NULL);
+	for (int i = 0; i < ST__N; i++) {
+		const struct ring *r = &sc->ring[i];
+
+		/* with what this second has seen so far */
+		if (r->u)
+			lw_metrics_u64(m, r->peak > r->high_water ? r->peak : r->high_water, "ring",
+				       stage_names[i], NULL);
+	}
 	lw_metrics_family(m, "leakwatch_ringbuf_peak_used_ratio", LW_METRIC_GAUGE,
 			  "Fullest each ring buffer was when the agent woke, over the last 10 s "
 			  "(0..1)");
