@@ -116,8 +116,16 @@ fail:
 
 static void conn_close(struct conn *c)
 {
-	if (c->fd >= 0)
+	if (c->fd >= 0) {
+		char junk[4096];
+
+		/* what the client sent and we did not read (a refused or
+		 * oversized request) would turn our close into a reset, which
+		 * may cost the client the answer it has not read yet */
+		for (int i = 0; i < 16 && recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+			;
 		close(c->fd);
+	}
 	c->fd = -1;
 	lw_buf_free(&c->resp);
 	c->off = c->rlen = 0;
@@ -193,6 +201,9 @@ static void refuse_log(struct lw_mserver *s, const struct conn *c)
 			why[c->refusal]);
 }
 
+static void answer(struct lw_mserver *s, struct conn *c);
+static void on_writable(struct conn *c);
+
 static void do_accept(struct lw_mserver *s, uint64_t now_ns)
 {
 	for (int i = 0; i < LW_MSERVER_CONNS; i++) {
@@ -219,6 +230,12 @@ static void do_accept(struct lw_mserver *s, uint64_t now_ns)
 		c->refusal = lw_mserver_decide(&s->o, rc, c->uid, (struct sockaddr *)&peer);
 		if (rc && rc != -ENOENT)
 			lw_debug("metrics: cannot identify %s: %s", c->peer, strerror(-rc));
+		/* refused at once, without waiting for a request: whoever may
+		 * not read the numbers cannot hold a connection slot either */
+		if (c->refusal != REF_NONE) {
+			answer(s, c);
+			on_writable(c);
+		}
 	}
 }
 
@@ -247,11 +264,11 @@ static void answer(struct lw_mserver *s, struct conn *c)
 	int code;
 
 	c->req[c->rlen] = 0;
-	if (sscanf(c->req, "%15s %255s %15s", method, target, version) != 3 ||
-	    strncmp(version, "HTTP/1.", 7)) {
-		code = LW_MS_400;
-	} else if (c->refusal != REF_NONE) {
+	if (c->refusal != REF_NONE) {
 		code = LW_MS_403;
+	} else if (sscanf(c->req, "%15s %255s %15s", method, target, version) != 3 ||
+		   strncmp(version, "HTTP/1.", 7)) {
+		code = LW_MS_400;
 	} else {
 		head = !strcmp(method, "HEAD");
 		target[strcspn(target, "?")] = 0;

@@ -129,8 +129,8 @@ static int fetch(const char *addr, const char *path, double timeout_s, struct lw
 				rc = -EFBIG;
 				goto out;
 			}
-		} else if (k == 0) {
-			break;
+		} else if (k == 0 || (errno == ECONNRESET && out->len)) {
+			break; /* a reset after the answer: it said what it had to */
 		} else if (errno == EAGAIN) {
 			if ((rc = wait_fd(fd, POLLIN, &until)))
 				goto out;
