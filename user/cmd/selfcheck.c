@@ -457,6 +457,28 @@ void lw_selfcheck_run(struct lw_selfcheck *sc, uint64_t now_ns, const uint64_t k
 	check_behind(sc, now_ns, kstats, gate_drops);
 }
 
+enum { R_SIZE, R_USED, R_HIGH };
+
+static void ring_family(struct lw_metrics *m, const char *name, const char *help,
+			const struct lw_selfcheck *sc, int what)
+{
+	lw_metrics_family(m, name, LW_METRIC_GAUGE, help);
+	for (int i = 0; i < ST__N; i++) {
+		const struct ring *r = &sc->ring[i];
+		uint64_t v;
+
+		if (!r->u)
+			continue;
+		if (what == R_SIZE)
+			v = lw_ringuse_size(r->u);
+		else if (what == R_USED)
+			v = lw_ringuse_used(r->u);
+		else /* with what this second has seen so far */
+			v = r->peak > r->high_water ? r->peak : r->high_water;
+		lw_metrics_u64(m, v, "ring", stage_names[i], NULL);
+	}
+}
+
 void lw_selfcheck_metrics(const struct lw_selfcheck *sc, struct lw_metrics *m)
 {
 	uint64_t count[ST__N][16] = {{0}};
@@ -512,28 +534,12 @@ void lw_selfcheck_metrics(const struct lw_selfcheck *sc, struct lw_metrics *m)
 			  "Self-checks run (one a second)");
 	lw_metrics_u64(m, sc->runs, NULL);
 
-	lw_metrics_family(m, "leakwatch_ringbuf_size_bytes", LW_METRIC_GAUGE,
-			  "Size of each BPF ring buffer");
-	for (int i = 0; i < ST__N; i++)
-		if (sc->ring[i].u)
-			lw_metrics_u64(m, lw_ringuse_size(sc->ring[i].u), "ring", stage_names[i],
-				       NULL);
-	lw_metrics_family(m, "leakwatch_ringbuf_used_bytes", LW_METRIC_GAUGE,
-			  "Bytes queued in each ring buffer now, not yet read by the agent");
-	for (int i = 0; i < ST__N; i++)
-		if (sc->ring[i].u)
-			lw_metrics_u64(m, lw_ringuse_used(sc->ring[i].u), "ring", stage_names[i],
-				       NULL);
-	lw_metrics_family(m, "leakwatch_ringbuf_high_water_bytes", LW_METRIC_GAUGE,
-			  "Most bytes ever seen queued in each ring buffer when the agent woke");
-	for (int i = 0; i < ST__N; i++) {
-		const struct ring *r = &sc->ring[i];
-
-		/* with what this second has seen so far */
-		if (r->u)
-			lw_metrics_u64(m, r->peak > r->high_water ? r->peak : r->high_water, "ring",
-				       stage_names[i], NULL);
-	}
+	ring_family(m, "leakwatch_ringbuf_size_bytes", "Size of each BPF ring buffer", sc, R_SIZE);
+	ring_family(m, "leakwatch_ringbuf_used_bytes",
+		    "Bytes queued in each ring buffer now, not yet read by the agent", sc, R_USED);
+	ring_family(m, "leakwatch_ringbuf_high_water_bytes",
+		    "Most bytes ever seen queued in each ring buffer when the agent woke", sc,
+		    R_HIGH);
 	lw_metrics_family(m, "leakwatch_ringbuf_peak_used_ratio", LW_METRIC_GAUGE,
 			  "Fullest each ring buffer was when the agent woke, over the last 10 s "
 			  "(0..1)");
