@@ -181,10 +181,11 @@ static void tampered(struct lw_selfcheck *sc, struct lk *e, enum link_state st, 
 		return; /* said once */
 	e->state = st;
 	sc->tamper[st == L_REPLACED ? T_REPLACED : T_DETACHED]++;
-	lw_warn("self-check: BPF link %u of the %s stage (program %s, %s %s) %s: what it "
+	lw_warn("self-check: BPF link %u of the %s stage (program %s, %s) %s: what it "
 		"enforced or observed no longer runs; restart the agent to attach it again",
-		e->id, stage_names[e->stage], e->what, link_type(e->type),
-		e->type == BPF_LINK_TYPE_CGROUP ? attach_name(e->attach_type) : "", how);
+		e->id, stage_names[e->stage], e->what,
+		e->type == BPF_LINK_TYPE_CGROUP ? attach_name(e->attach_type) : link_type(e->type),
+		how);
 }
 
 struct walk {
