@@ -506,3 +506,53 @@ def metrics_target_that_cannot_be_hooked(t):
     t.note("%s: %d probes failed" % (lib, failed))
     holder.kill()
     s.agent.stop_ok()
+
+
+def _bpf(cmd, attr):
+    """The bpf(2) system call with a zero-padded attribute buffer; returns the result or raises."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(bytes(attr).ljust(128, b"\0"), 128)
+    r = libc.syscall(321, cmd, buf, 128)  # __NR_bpf on x86_64
+    if r < 0:
+        raise OSError(ctypes.get_errno(), "bpf(%d): %s" % (cmd, os.strerror(ctypes.get_errno())))
+    return r
+
+
+def allow_all_connect4_prog():
+    """A cgroup/connect4 program that allows everything (r0 = 1; exit): a stand-in for whatever
+    someone would swap into the agent's link."""
+    import ctypes
+    import struct
+    insns = ctypes.create_string_buffer(bytes.fromhex("b700000001000000" "9500000000000000"), 16)
+    lic = ctypes.create_string_buffer(b"GPL")
+    attr = struct.pack("<IIQQIIQII16sII", 18, 2, ctypes.addressof(insns), ctypes.addressof(lic),
+                       0, 0, 0, 0, 0, b"lwt_allow_all", 0, 10)  # CGROUP_SOCK_ADDR, INET4_CONNECT
+    return _bpf(5, attr)  # BPF_PROG_LOAD
+
+
+@test(timeout=120)
+def metrics_selfcheck_replaced_link(t):
+    """Someone with the agent's cgroup/connect4 link in hand swaps its program (BPF_LINK_UPDATE, as
+    root can after BPF_LINK_GET_FD_BY_ID): the agent reports the link as replaced within 5 s, with
+    the metric at 0 and leakwatch_selfcheck_tampering_total{kind="replaced"} at 1."""
+    import struct
+    s = Setup(t, {"desk": ("monitor", "")}, start=False)
+    scr = metrics_agent(t, s, free_port())
+    links = [l for l in agent_fds(s.agent.pid, "bpf_link") if l.get("link_type") == "cgroup"
+             and l.get("attach_type") == "10"]
+    check(len(links) == 1, "connect4 links of the agent: %s" % links)
+    lid = links[0]["link_id"]
+    prog = allow_all_connect4_prog()
+    lw.add_cleanup(lambda: os.close(prog), "allow-all prog fd")
+    link = _bpf(30, struct.pack("<III", int(lid), 0, 0))  # BPF_LINK_GET_FD_BY_ID
+    lw.add_cleanup(lambda: os.close(link), "link fd")
+    _bpf(29, struct.pack("<IIII", link, prog, 0, 0))  # BPF_LINK_UPDATE
+    took = stderr_line(s.agent, lambda l: "self-check" in l and "link %s " % lid in l and "another program" in l, 5)
+    check(took is not None, "replaced link %s not reported within 5 s; self-check lines: %s" % (lid, [l for l in s.agent.err_lines if "self-check" in l]))
+    m = scr.get()
+    check(val(m, "leakwatch_bpf_attachment_up", program="gate_connect4") == 0, "gate_connect4 still up")
+    check(val(m, "leakwatch_selfcheck_tampering_total", kind="replaced") == 1, "replacement not counted")
+    check(val(m, "leakwatch_selfcheck_tampering_total", kind="detached") == 0, "counted as detached too")
+    t.note("replaced link reported after %.2f s" % took)
+    s.agent.stop_ok()

@@ -577,10 +577,11 @@ void lw_capture_each_link(struct lw_capture *c, lw_link_fn fn, void *ud)
 {
 	lw_skel_each_link(c->skel->skeleton, fn, ud);
 	if (c->mmap_link)
-		fn(c->mmap_link, "tp_enter_mmap", ud);
+		fn(c->mmap_link, "tp_enter_mmap", bpf_program__fd(c->skel->progs.tp_enter_mmap),
+		   ud);
 	for (size_t i = 0; i < c->ntargets; i++)
 		for (int k = 0; k < c->byid[i]->nlinks; k++)
-			fn(c->byid[i]->links[k], c->byid[i]->path, ud);
+			fn(c->byid[i]->links[k], c->byid[i]->path, -1, ud);
 }
 
 int lw_capture_ring_fd(struct lw_capture *c)

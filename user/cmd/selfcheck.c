@@ -85,6 +85,8 @@ static double max_d(const double *v)
 	return m;
 }
 
+static void check_attachments(struct lw_selfcheck *sc);
+
 struct lw_selfcheck *lw_selfcheck_new(struct lw_capture *cap, struct lw_gates *g,
 				      struct lw_loop_health *health)
 {
@@ -121,6 +123,7 @@ struct lw_selfcheck *lw_selfcheck_new(struct lw_capture *cap, struct lw_gates *g
 			}
 		}
 	}
+	check_attachments(sc); /* before the agent says it is ready */
 	return sc;
 }
 
@@ -193,7 +196,16 @@ struct walk {
 	int stage;
 };
 
-static void on_link(struct bpf_link *l, const char *what, void *ud)
+/* The id of the program behind fd, 0 when unknown. */
+static uint32_t prog_id_of(int fd)
+{
+	struct bpf_prog_info pi = {0};
+	uint32_t len = sizeof(pi);
+
+	return fd >= 0 && bpf_obj_get_info_by_fd(fd, &pi, &len) == 0 ? pi.id : 0;
+}
+
+static void on_link(struct bpf_link *l, const char *what, int prog_fd, void *ud)
 {
 	struct walk *w = ud;
 	struct lw_selfcheck *sc = w->sc;
@@ -215,15 +227,18 @@ static void on_link(struct bpf_link *l, const char *what, void *ud)
 		return;
 	}
 	if (!e || e->id != info.id) {
-		/* new to us (or a descriptor reused by a new link): its state
-		 * now is what later checks compare with */
+		/* new to us (or a descriptor reused by a new link): what the
+		 * stage attached, else what runs now, is what later checks
+		 * compare with */
+		uint32_t want = prog_id_of(prog_fd);
+
 		if (!e) {
 			e = lw_xcalloc(1, sizeof(*e));
 			lw_hmap_put(&sc->links, (uint64_t)fd, e);
 		}
 		memset(e, 0, sizeof(*e));
 		e->id = info.id;
-		e->prog_id = info.prog_id;
+		e->prog_id = want ? want : info.prog_id;
 		e->type = info.type;
 		e->stage = w->stage;
 		e->watched = watchable(info.type);
@@ -436,12 +451,9 @@ static void check_behind(struct lw_selfcheck *sc, uint64_t now_ns, const uint64_
 	warn_behind(sc, now_ns);
 }
 
-void lw_selfcheck_run(struct lw_selfcheck *sc, uint64_t now_ns, const uint64_t kstats[LW_ST__MAX],
-		      uint64_t gate_drops)
+static void check_attachments(struct lw_selfcheck *sc)
 {
 	sc->gen++;
-	sc->runs++;
-	sc->slot = (size_t)(sc->runs % WINDOW);
 	if (sc->cap) {
 		struct walk w = {sc, ST_CAPTURE};
 
@@ -455,6 +467,14 @@ void lw_selfcheck_run(struct lw_selfcheck *sc, uint64_t now_ns, const uint64_t k
 	sweep(sc);
 	check_cgroup(sc);
 	check_msg(sc);
+}
+
+void lw_selfcheck_run(struct lw_selfcheck *sc, uint64_t now_ns, const uint64_t kstats[LW_ST__MAX],
+		      uint64_t gate_drops)
+{
+	sc->runs++;
+	sc->slot = (size_t)(sc->runs % WINDOW);
+	check_attachments(sc);
 	check_behind(sc, now_ns, kstats, gate_drops);
 }
 

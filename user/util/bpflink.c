@@ -10,6 +10,7 @@ void lw_skel_each_link(const struct bpf_object_skeleton *s, lw_link_fn fn, void 
 				       (size_t)i * (size_t)s->prog_skel_sz);
 
 		if (p->link && *p->link)
-			fn(*p->link, p->name, ud);
+			fn(*p->link, p->name, p->prog && *p->prog ? bpf_program__fd(*p->prog) : -1,
+			   ud);
 	}
 }

@@ -9,8 +9,10 @@
 struct bpf_link;
 struct bpf_object_skeleton;
 
-/* what: the program's name, or the hooked file for a uprobe */
-typedef void (*lw_link_fn)(struct bpf_link *l, const char *what, void *ud);
+/* what: the program's name, or the hooked file for a uprobe; prog_fd: the
+ * program the stage attached through l (-1 when not known), so a link
+ * swapped before anyone looked is still found out */
+typedef void (*lw_link_fn)(struct bpf_link *l, const char *what, int prog_fd, void *ud);
 
 /* fn for each program of s that holds a link (attached by the skeleton or
  * stored in its links by the stage). */
