@@ -9,8 +9,8 @@ and the agent's self-check.
   metrics.allow_uids gets 403 (counted), one in the list reads it; a non-loopback address needs
   metrics.allow_from; `leakwatch stats` prints what the endpoint serves.
 - Self-protection: detaching one of the agent's cgroup links (bpftool link detach) or its sk_msg
-  gate from outside is reported (log and metric) within 5 s; a TLS library the agent cannot hook
-  is exported per file.
+  gate from outside, or swapping the program of one of its links (BPF_LINK_UPDATE), is reported
+  (log and metric) within 5 s; a TLS library the agent cannot hook is exported per file.
 
 Other leakwatch agents may be running on the host: this file finds its agent's links through
 its own pid, and only ever compares counters as lower bounds.
