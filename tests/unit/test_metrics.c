@@ -27,6 +27,7 @@
 
 #include "act/metrics.h"
 #include "act/metrics_http.h"
+#include "cmd/agentconf.h"
 #include "stream/messages.h"
 #include "util/buf.h"
 #include "util/netaddr.h"
@@ -385,6 +386,59 @@ static void test_decide(void **state)
 	assert_int_equal(lw_mserver_decide(&o, -EPERM, 0, (struct sockaddr *)&far), 3);
 }
 
+/* ---- the configuration keys ---- */
+
+static int conf_of(const char *yaml, struct lw_agent_conf *c, struct lw_diag *d)
+{
+	char path[] = "/tmp/lw-metrics-conf-XXXXXX";
+	int fd = mkstemp(path), n;
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+	close(fd);
+	n = lw_agent_conf_load(path, c, d);
+	unlink(path);
+	return n;
+}
+
+static void test_conf_keys(void **state)
+{
+	struct lw_agent_conf c;
+	struct lw_diag d = {0};
+
+	(void)state;
+	assert_int_equal(conf_of("metrics:\n  listen: \"[::1]:9999\"\n  allow_uids: [root, 4242]\n"
+				 "  allow_from: [10.0.0.0/8, fd00::/8, 192.0.2.7]\n",
+				 &c, &d),
+			 0);
+	assert_string_equal(c.metrics_listen, "[::1]:9999");
+	assert_int_equal(c.n_metrics_uids, 2);
+	assert_int_equal(c.metrics_uids[0], 0);
+	assert_int_equal(c.metrics_uids[1], 4242);
+	assert_int_equal(c.n_metrics_from, 3);
+	assert_int_equal(c.metrics_from[2].prefix, 32);
+	lw_agent_conf_free(&c);
+	assert_int_equal(conf_of("metrics: {listen: off, allow_uids: 7}\n", &c, &d), 0);
+	assert_string_equal(c.metrics_listen, "off");
+	assert_int_equal(c.n_metrics_uids, 1);
+	lw_agent_conf_free(&c);
+	/* every bad value is a FILE:LINE error, the good ones around it kept */
+	assert_int_equal(
+		conf_of("metrics:\n  listen: 127.0.0.1\n  allow_uids: [no-such-user-q, 5]\n"
+			"  allow_from: [10.0.0.1/8, nonsense]\n  port: 9\n",
+			&c, &d),
+		5);
+	assert_non_null(strstr(d.msgs[0], ":5: metrics: unknown key 'port'"));
+	assert_non_null(strstr(d.msgs[1], ":2: listen:"));
+	assert_non_null(strstr(d.msgs[2], ":3: allow_uids: no user 'no-such-user-q'"));
+	assert_non_null(strstr(d.msgs[3], ":4: allow_from: '10.0.0.1/8'"));
+	assert_non_null(strstr(d.msgs[4], ":4: allow_from: 'nonsense'"));
+	assert_int_equal(c.n_metrics_uids, 1);
+	assert_int_equal(c.n_metrics_from, 0);
+	lw_agent_conf_free(&c);
+	lw_diag_free(&d);
+}
+
 /* ---- tallies ---- */
 
 static void sum_row(const char *const k[LW_TALLY_KEYS], uint64_t n, void *ud)
@@ -611,6 +665,7 @@ int main(void)
 		cmocka_unit_test(test_cidr),
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_tally),
+		cmocka_unit_test(test_conf_keys),
 		cmocka_unit_test_setup_teardown(test_server_scrape, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_server_oversized, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_server_silent_client, srv_setup, srv_teardown),

@@ -166,7 +166,6 @@ int lw_loop_run(const struct lw_loop_opts *o, struct lw_loop_result *res)
 		if (o->health && busy_from) {
 			uint64_t busy = lw_now_ns() - busy_from;
 
-			o->health->turns++;
 			if (busy > o->health->busy_max_ns)
 				o->health->busy_max_ns = busy;
 		}

@@ -17,7 +17,6 @@
 /* How the loop keeps up, for the agent's self-check. The maxima grow until
  * the reader clears them. */
 struct lw_loop_health {
-	uint64_t turns;
 	uint64_t busy_max_ns; /* longest time between two waits (work of one turn) */
 	/* oldest record at the turn it was handled: now - its kernel time.
 	 * Data chunks are left out: their time is the start of the SSL call,
