@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * capture.bpf.c — plaintext capture from TLS libraries (OpenSSL 1.1/3.x API).
+ * capture.bpf.c — plaintext capture from TLS libraries and provider sockets.
  *
- * Uprobes on SSL_write/SSL_write_ex/SSL_read/SSL_read_ex remember the
- * caller's buffer at entry and copy what the call actually moved at return,
- * in chunks of at most LW_CHUNK_MAX bytes, each reserved in the ring buffer
- * at its exact size. Connection identity comes from SSL_set_fd, SSL_ctrl
- * (SNI) and the syscalls the thread makes while inside the SSL call, which
- * name the socket; no kprobes are needed.
+ * Uprobes on the write/read calls of each TLS stack (OpenSSL and BoringSSL's
+ * SSL_write/SSL_read families, GnuTLS's gnutls_record_send/recv, NSS's
+ * PR_Write/PR_Send/PR_Read/PR_Recv on SSL descriptors, Go's crypto/tls
+ * (*Conn).Write/Read) remember the caller's buffer at entry and copy what
+ * the call actually moved at return, in chunks of at most LW_CHUNK_MAX
+ * bytes, each reserved in the ring buffer at its exact size. Connection
+ * identity comes from the library (SSL_set_fd, SNI setters, Go's net.Conn)
+ * and from the syscalls the thread makes while inside the call, which name
+ * the socket; no kprobes are needed. Plaintext HTTP written to a provider's
+ * address is captured at the write syscalls themselves.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -28,6 +32,22 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PROT_EXEC 0x4
 #define SIGSTOP 19
 #define SSL_CTRL_SET_TLSEXT_HOSTNAME 55
+#define IPPROTO_TCP 6
+#define PR_DESC_LAYERED 4 /* NSPR: a layer pushed on a socket (SSL's) */
+
+/* Go's register ABI (Go >= 1.17 on amd64, >= 1.18 on arm64): arguments and
+ * results in RAX, RBX, RCX (X0, X1, X2), the running goroutine in R14 (X28). */
+#if defined(__TARGET_ARCH_x86)
+#define GO_ARG1(x) ((x)->ax)
+#define GO_ARG2(x) ((x)->bx)
+#define GO_ARG3(x) ((x)->cx)
+#define GO_G(x) ((x)->r14)
+#elif defined(__TARGET_ARCH_arm64)
+#define GO_ARG1(x) PT_REGS_PARM1(x)
+#define GO_ARG2(x) PT_REGS_PARM2(x)
+#define GO_ARG3(x) PT_REGS_PARM3(x)
+#define GO_G(x) (((const struct user_pt_regs *)(x))->regs[28])
+#endif
 
 /* Set by user space before load. */
 const volatile __u32 capture_max = 1 << 20;
@@ -86,7 +106,7 @@ struct {
 } conns SEC(".maps");
 
 struct call_args {
-	__u64 ssl;
+	__u64 ssl; /* the library's connection object (SSL*, session, fd, Conn) */
 	__u64 buf;
 	__u64 num;
 	__u64 outlen; /* size_t * of the _ex variants, 0 otherwise */
@@ -94,6 +114,9 @@ struct call_args {
 	__u8 func;
 	__u8 egress;
 	__u8 blocked; /* refused by a content verdict: captured even if it fails */
+	__u8 ret64;   /* the call returns a 64-bit count (ssize_t), not an int */
+	__u8 own_fd;  /* the socket comes from the library, not from the thread's
+		       * next syscall (Go: goroutines move between threads) */
 };
 
 /* Threads currently inside a hooked SSL read/write call. */
@@ -103,6 +126,57 @@ struct {
 	__type(key, __u64); /* pid_tgid */
 	__type(value, struct call_args);
 } active SEC(".maps");
+
+/* Go calls in progress, by goroutine: a goroutine that blocks in Write may
+ * resume on another thread, so the thread id cannot pair entry and return.
+ * LRU: a call that never returns (a panic unwinding) cannot fill it. */
+struct go_key {
+	__u32 pid;
+	__u32 _pad;
+	__u64 g;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_key);
+	__type(value, struct call_args);
+} goactive SEC(".maps");
+
+/* Provider sockets by what their first write was: plaintext HTTP (captured
+ * at the syscalls) or anything else (TLS: left to the library probes). `sk`
+ * tells a new socket on a reused 4-tuple from the old one. */
+#define PLAIN_HTTP 1
+#define PLAIN_OTHER 2
+struct plain_val {
+	__u64 sk;
+	__u32 kind;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct lwg_sock_key);
+	__type(value, struct plain_val);
+} plain_socks SEC(".maps");
+
+/* A plaintext write in progress: captured at the syscall's exit, for what
+ * the kernel accepted (a non-blocking socket may take less). */
+struct plain_args {
+	__u64 sk;
+	__u64 buf; /* one buffer, or an iovec array */
+	__u64 len; /* its length, or the number of iovecs */
+	__u8 iov;
+	__u8 blocked;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct plain_args);
+} plain_active SEC(".maps");
 
 /* Threads whose last SSL write did not reveal the socket (memory BIOs, as in
  * node): the next egress syscall of the thread carries its ciphertext. */
@@ -212,20 +286,23 @@ static struct file *fd_file(__u32 fd)
 	return f;
 }
 
-/* Fill dst/src from the TCP socket behind fd. False when fd is no socket. */
-static bool sock_addrs(__u32 fd, struct lw_addr *dst, struct lw_addr *src)
+/* The socket behind fd, NULL when fd is no socket. */
+static struct sock *fd_sock(__u32 fd)
 {
 	struct file *f = fd_file(fd);
 	struct socket *sock;
-	struct sock *sk;
+
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(f, private_data);
+	return BPF_CORE_READ(sock, sk);
+}
+
+/* Fill dst/src from the TCP socket sk. False when it is no IP socket. */
+static bool sk_addrs(struct sock *sk, struct lw_addr *dst, struct lw_addr *src)
+{
 	__u16 fam;
 
-	if (!f)
-		return false;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return false;
-	sock = BPF_CORE_READ(f, private_data);
-	sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
 		return false;
 	fam = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -246,6 +323,11 @@ static bool sock_addrs(__u32 fd, struct lw_addr *dst, struct lw_addr *src)
 		bpf_core_read(src->addr, sizeof(src->addr), &sk->__sk_common.skc_v6_rcv_saddr);
 	}
 	return true;
+}
+
+static bool sock_addrs(__u32 fd, struct lw_addr *dst, struct lw_addr *src)
+{
+	return sk_addrs(fd_sock(fd), dst, src);
 }
 
 /* Bind a connection to its socket once; tell user space what was learned.
@@ -303,9 +385,10 @@ static __always_inline bool copy_user(struct bpf_dynptr *dp, __u32 off, __u64 sr
 	bool ok = true;
 
 	COPY_PART(14)
-	COPY_PART(13) COPY_PART(12) COPY_PART(11) COPY_PART(10) COPY_PART(9) COPY_PART(8)
-		COPY_PART(7) COPY_PART(6) COPY_PART(5) COPY_PART(4) COPY_PART(3) COPY_PART(2)
-			COPY_PART(1) COPY_PART(0) return ok;
+	COPY_PART(13)
+	COPY_PART(12) COPY_PART(11) COPY_PART(10) COPY_PART(9) COPY_PART(8) COPY_PART(7)
+		COPY_PART(6) COPY_PART(5) COPY_PART(4) COPY_PART(3) COPY_PART(2) COPY_PART(1)
+			COPY_PART(0) return ok;
 }
 
 static long emit_chunk(__u32 i, void *arg)
@@ -358,7 +441,7 @@ static long emit_chunk(__u32 i, void *arg)
 	return 0;
 }
 
-static void capture(struct call_args *a, __u64 pid_tgid, __u64 len, __u8 xflags)
+static __noinline void capture(struct call_args *a, __u64 pid_tgid, __u64 len, __u8 xflags)
 {
 	struct conn_state *c;
 	struct emit_ctx e = {};
@@ -393,7 +476,7 @@ static void capture(struct call_args *a, __u64 pid_tgid, __u64 len, __u8 xflags)
 
 	/* A memory BIO (node) wrote nothing to the socket yet: the thread's
 	 * next egress syscall tells which socket this connection is. */
-	if (a->egress && c->fd < 0) {
+	if (a->egress && c->fd < 0 && !a->own_fd) {
 		struct conn_key k = {.pid = pid_tgid >> 32, .ssl = a->ssl};
 
 		bpf_map_update_elem(&unbound, &pid_tgid, &k, BPF_ANY);
@@ -539,10 +622,10 @@ static __always_inline bool kaccept(struct lwm_table *t, struct kscratch *s, __u
 }
 
 #define KNEXT(st, off) (st) = t->trans[(((st)&LWM_STATE_MASK) << 8) | s->buf[(off) & (KBLK - 1)]]
-#define KNEXTB(st, w)                                                            \
-	do {                                                                     \
-		(st) = t->trans[(((st)&LWM_STATE_MASK) << 8) | ((w)&0xff)];      \
-		(w) >>= 8;                                                       \
+#define KNEXTB(st, w)                                                                              \
+	do {                                                                                       \
+		(st) = t->trans[(((st)&LWM_STATE_MASK) << 8) | ((w)&0xff)];                        \
+		(w) >>= 8;                                                                         \
 	} while (0)
 
 /* One callback: KSTEP bytes of every stream side by side while each has
@@ -593,7 +676,7 @@ static long kwalk_step(__u32 i, void *arg)
 				}
 			}
 		}
-out:
+	out:
 		s->w.pos[0] = p0 + j;
 		s->w.pos[1] = p1 + j;
 		s->w.pos[2] = p2 + j;
@@ -698,23 +781,30 @@ static bool policy_enforces_any(struct lwm_table *t, __u32 pol)
 	return false;
 }
 
+/* A TCP socket as sk_msg and sockops key it. */
+static __always_inline void sock_key_of(const struct lw_addr *dst, const struct lw_addr *src,
+					struct lwg_sock_key *k)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->family = dst->family;
+	k->lport = src->port;
+	k->rport = bpf_htonl(dst->port);
+	if (k->family == AF_INET) {
+		__builtin_memcpy(k->laddr, src->addr, 4);
+		__builtin_memcpy(k->raddr, dst->addr, 4);
+	} else {
+		__builtin_memcpy(k->laddr, src->addr, 16);
+		__builtin_memcpy(k->raddr, dst->addr, 16);
+	}
+}
+
 /* The connection's socket as sk_msg and sockops key it. False while the
  * socket is not known. */
 static bool conn_sock_key(struct conn_state *c, struct lwg_sock_key *k)
 {
 	if (c->fd < 0 || !c->dst.port)
 		return false;
-	__builtin_memset(k, 0, sizeof(*k));
-	k->family = c->dst.family;
-	k->lport = c->src.port;
-	k->rport = bpf_htonl(c->dst.port);
-	if (k->family == AF_INET) {
-		__builtin_memcpy(k->laddr, c->src.addr, 4);
-		__builtin_memcpy(k->raddr, c->dst.addr, 4);
-	} else {
-		__builtin_memcpy(k->laddr, c->src.addr, 16);
-		__builtin_memcpy(k->raddr, c->dst.addr, 16);
-	}
+	sock_key_of(&c->dst, &c->src, k);
 	return true;
 }
 
@@ -760,8 +850,10 @@ static void kverdict_bound(struct conn_state *c)
 	stat_add(LW_ST_KM_VERDICTS, 1);
 }
 
-/* Walk the plaintext of an egress call. True when the write is refused. */
-static __noinline bool kmatch_write(__u64 ssl, __u64 buf, __u64 num, __u32 target)
+/* Walk the plaintext of an egress call. True when the write is refused.
+ * plain: a plaintext write to a provider's address, judged before sk_msg
+ * has seen the socket (so before it can be `watched`). */
+__noinline int kmatch_write(__u64 ssl, __u64 buf, __u64 num, __u32 target, int plain)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct lwm_table *t = ktable();
@@ -787,7 +879,7 @@ static __noinline bool kmatch_write(__u64 ssl, __u64 buf, __u64 num, __u32 targe
 	known = conn_sock_key(c, &k);
 	/* only provider connections the gates watch; a connection whose socket
 	 * is not known yet is walked, and judged when the socket is */
-	if (known && !bpf_map_lookup_elem(&watched, &k))
+	if (known && !plain && !bpf_map_lookup_elem(&watched, &k))
 		return false;
 	if (c->kpending)
 		return false; /* refused already, waiting for its socket */
@@ -838,9 +930,24 @@ static __noinline bool kmatch_write(__u64 ssl, __u64 buf, __u64 num, __u32 targe
 	return true;
 }
 
-static __always_inline int enter(struct pt_regs *ctx, __u8 func, bool egress, __u64 outlen)
+/* egress: a constant at every call, so that read probes carry no matcher
+ * for the verifier to check */
+static __always_inline int enter_call(struct call_args *a, bool egress)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+
+	if ((id >> 32) == self_pid)
+		return 0;
+	if (bpf_map_lookup_elem(&active, &id))
+		stat_add(LW_ST_NESTED, 1);
+	if (egress)
+		a->blocked = kmatch_write(a->ssl, a->buf, a->num, a->target, false);
+	bpf_map_update_elem(&active, &id, a, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int enter(struct pt_regs *ctx, __u8 func, bool egress, __u64 outlen)
+{
 	struct call_args a = {
 		.ssl = PT_REGS_PARM1(ctx),
 		.buf = PT_REGS_PARM2(ctx),
@@ -851,31 +958,16 @@ static __always_inline int enter(struct pt_regs *ctx, __u8 func, bool egress, __
 		.egress = egress,
 	};
 
-	if ((id >> 32) == self_pid)
-		return 0;
-	if (bpf_map_lookup_elem(&active, &id))
-		stat_add(LW_ST_NESTED, 1);
-	if (egress)
-		a.blocked = kmatch_write(a.ssl, a.buf, a.num, a.target);
-	bpf_map_update_elem(&active, &id, &a, BPF_ANY);
-	return 0;
+	/* SSL_write/SSL_read take an int: the register's upper half is not
+	 * part of the argument */
+	if (!outlen)
+		a.num = (__u32)a.num;
+	return enter_call(&a, egress);
 }
 
-static __always_inline int leave(struct pt_regs *ctx, bool ex)
+/* The call returned `len` bytes (0: failed): capture them. */
+static __always_inline void finish(struct call_args *a, __u64 id, __u64 len)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call_args *a = bpf_map_lookup_elem(&active, &id);
-	int ret = (int)PT_REGS_RC(ctx); /* every hooked function returns int */
-	__u64 len = 0;
-
-	if (!a)
-		return 0;
-	if (ex) {
-		if (ret == 1 && a->outlen)
-			bpf_probe_read_user(&len, sizeof(len), (void *)a->outlen);
-	} else if (ret > 0) {
-		len = ret;
-	}
 	/* a refused write fails, but what it tried to send is the evidence
 	 * (a verdict still pending on its socket: only if that refused it) */
 	if (a->blocked) {
@@ -889,8 +981,72 @@ static __always_inline int leave(struct pt_regs *ctx, bool ex)
 	}
 	if (len)
 		capture(a, id, len, a->blocked ? LW_F_BLOCKED : 0);
+}
+
+static __always_inline int leave(struct pt_regs *ctx, bool ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call_args *a = bpf_map_lookup_elem(&active, &id);
+	long ret;
+	__u64 len = 0;
+
+	if (!a)
+		return 0;
+	ret = a->ret64 ? (long)PT_REGS_RC(ctx) : (long)(int)PT_REGS_RC(ctx);
+	if (ex) {
+		if (ret == 1 && a->outlen)
+			bpf_probe_read_user(&len, sizeof(len), (void *)a->outlen);
+	} else if (ret > 0) {
+		len = ret;
+	}
+	finish(a, id, len);
 	bpf_map_delete_elem(&active, &id);
 	return 0;
+}
+
+/* The library is done with a connection: its id will not be used again. */
+static __always_inline void conn_close(__u64 ssl)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct conn_key k = {.pid = id >> 32, .ssl = ssl};
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &k);
+	struct lw_close_rec *r;
+
+	if (!c)
+		return;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (r) {
+		rec_head(&r->h, LW_REC_CLOSE);
+		r->conn_id = c->conn_id;
+		bpf_ringbuf_submit(r, wake_flags());
+	} else {
+		stat_add(LW_ST_META_DROPS, 1);
+	}
+	bpf_map_delete_elem(&conns, &k);
+}
+
+/* The server name a library was told to send, for the connection `ssl`. */
+static __always_inline void conn_sni(void *ctx, __u64 ssl, const void *name, __u32 len)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct conn_state *c;
+
+	if (!name || (id >> 32) == self_pid)
+		return;
+	c = conn_get(id >> 32, ssl, bpf_get_attach_cookie(ctx));
+	if (!c)
+		return;
+	if (len == 0) {
+		/* NUL-terminated */
+		if (bpf_probe_read_user_str(c->sni, sizeof(c->sni), name) <= 0)
+			c->sni[0] = 0;
+	} else {
+		len &= LW_SNI_LEN - 1;
+		if (len == 0 || bpf_probe_read_user(c->sni, len, name))
+			len = 0;
+		c->sni[len & (LW_SNI_LEN - 1)] = 0;
+	}
+	emit_conn(c);
 }
 
 SEC("uprobe")
@@ -899,22 +1055,10 @@ int BPF_KPROBE(ssl_write_enter)
 	return enter(ctx, LW_FN_SSL_WRITE, true, 0);
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(ssl_write_leave)
-{
-	return leave(ctx, false);
-}
-
 SEC("uprobe")
 int BPF_KPROBE(ssl_write_ex_enter)
 {
 	return enter(ctx, LW_FN_SSL_WRITE_EX, true, PT_REGS_PARM4(ctx));
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(ssl_write_ex_leave)
-{
-	return leave(ctx, true);
 }
 
 SEC("uprobe")
@@ -923,20 +1067,22 @@ int BPF_KPROBE(ssl_read_enter)
 	return enter(ctx, LW_FN_SSL_READ, false, 0);
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(ssl_read_leave)
-{
-	return leave(ctx, false);
-}
-
 SEC("uprobe")
 int BPF_KPROBE(ssl_read_ex_enter)
 {
 	return enter(ctx, LW_FN_SSL_READ_EX, false, PT_REGS_PARM4(ctx));
 }
 
+/* Returns: the count (SSL_write, gnutls_record_send, PR_Write, ...), or 1
+ * and the count through the size_t * argument (the _ex forms). */
 SEC("uretprobe")
-int BPF_KRETPROBE(ssl_read_ex_leave)
+int BPF_KRETPROBE(count_leave)
+{
+	return leave(ctx, false);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ex_leave)
 {
 	return leave(ctx, true);
 }
@@ -945,17 +1091,16 @@ int BPF_KRETPROBE(ssl_read_ex_leave)
 SEC("uprobe")
 int BPF_KPROBE(ssl_ctrl_enter, void *ssl, int cmd, long larg, void *parg)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct conn_state *c;
+	if (cmd == SSL_CTRL_SET_TLSEXT_HOSTNAME && larg == 0)
+		conn_sni(ctx, (__u64)ssl, parg, 0);
+	return 0;
+}
 
-	if (cmd != SSL_CTRL_SET_TLSEXT_HOSTNAME || larg != 0 || !parg || (id >> 32) == self_pid)
-		return 0;
-	c = conn_get(id >> 32, (__u64)ssl, bpf_get_attach_cookie(ctx));
-	if (!c)
-		return 0;
-	if (bpf_probe_read_user_str(c->sni, sizeof(c->sni), parg) <= 0)
-		c->sni[0] = 0;
-	emit_conn(c);
+/* BoringSSL exports SSL_set_tlsext_host_name(ssl, name) as a function */
+SEC("uprobe")
+int BPF_KPROBE(ssl_sni_enter, void *ssl, const char *name)
+{
+	conn_sni(ctx, (__u64)ssl, name, 0);
 	return 0;
 }
 
@@ -976,28 +1121,387 @@ int BPF_KPROBE(ssl_set_fd_enter, void *ssl, int fd)
 SEC("uprobe")
 int BPF_KPROBE(ssl_free_enter, void *ssl)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct conn_key k = {.pid = id >> 32, .ssl = (__u64)ssl};
-	struct conn_state *c = bpf_map_lookup_elem(&conns, &k);
-	struct lw_close_rec *r;
-
-	if (!c)
-		return 0;
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (r) {
-		rec_head(&r->h, LW_REC_CLOSE);
-		r->conn_id = c->conn_id;
-		bpf_ringbuf_submit(r, wake_flags());
-	} else {
-		stat_add(LW_ST_META_DROPS, 1);
-	}
-	bpf_map_delete_elem(&conns, &k);
+	conn_close((__u64)ssl);
 	return 0;
 }
 
+/* ---- GnuTLS ----------------------------------------------------------------
+ * ssize_t gnutls_record_send(gnutls_session_t, const void *, size_t), and
+ * recv alike: the OpenSSL shape, with a 64-bit result. */
+
+static __always_inline int gnutls_enter(struct pt_regs *ctx, __u8 func, bool egress)
+{
+	struct call_args a = {
+		.ssl = PT_REGS_PARM1(ctx),
+		.buf = PT_REGS_PARM2(ctx),
+		.num = PT_REGS_PARM3(ctx),
+		.target = bpf_get_attach_cookie(ctx),
+		.func = func,
+		.egress = egress,
+		.ret64 = 1,
+	};
+
+	return enter_call(&a, egress);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(gnutls_send_enter)
+{
+	return gnutls_enter(ctx, LW_FN_GNUTLS_SEND, true);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(gnutls_recv_enter)
+{
+	return gnutls_enter(ctx, LW_FN_GNUTLS_RECV, false);
+}
+
+/* gnutls_server_name_set(session, GNUTLS_NAME_DNS = 1, name, length) */
+SEC("uprobe")
+int BPF_KPROBE(gnutls_sni_enter, void *session, int type, const void *name, __u64 len)
+{
+	if (type == 1 && len > 0 && len < LW_SNI_LEN)
+		conn_sni(ctx, (__u64)session, name, len);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(gnutls_deinit_enter, void *session)
+{
+	conn_close((__u64)session);
+	return 0;
+}
+
+/* ---- NSS -------------------------------------------------------------------
+ * NSS applications write through NSPR: PR_Write(fd, buf, amount) and
+ * PR_Send(fd, buf, amount, flags, timeout) on the PRFileDesc SSL_ImportFD
+ * pushed its layer onto. The same functions serve files and plain sockets,
+ * so only a layered descriptor over a lower one is taken:
+ *   PRFileDesc { methods*, secret*, lower*, higher*, dtor, identity }
+ *   PRIOMethods { PRDescType file_type; ... } */
+
+static __always_inline bool nss_ssl_fd(__u64 fd)
+{
+	__u64 methods = 0, lower = 0;
+	__s32 type = 0;
+
+	if (!fd || bpf_probe_read_user(&methods, sizeof(methods), (void *)fd) || !methods)
+		return false;
+	if (bpf_probe_read_user(&type, sizeof(type), (void *)methods))
+		return false;
+	if (bpf_probe_read_user(&lower, sizeof(lower), (void *)(fd + 16)))
+		return false;
+	return type == PR_DESC_LAYERED && lower;
+}
+
+static __always_inline int nss_enter(struct pt_regs *ctx, __u8 func, bool egress)
+{
+	struct call_args a = {
+		.ssl = PT_REGS_PARM1(ctx),
+		.buf = PT_REGS_PARM2(ctx),
+		.num = (__u32)PT_REGS_PARM3(ctx), /* PRInt32 */
+		.target = bpf_get_attach_cookie(ctx),
+		.func = func,
+		.egress = egress,
+	};
+
+	if ((__s32)a.num <= 0)
+		return 0;
+	if (!nss_ssl_fd(a.ssl)) {
+		stat_add(LW_ST_NSS_OTHER, 1);
+		return 0;
+	}
+	return enter_call(&a, egress);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pr_write_enter)
+{
+	return nss_enter(ctx, LW_FN_PR_WRITE, true);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pr_send_enter)
+{
+	return nss_enter(ctx, LW_FN_PR_SEND, true);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pr_read_enter)
+{
+	return nss_enter(ctx, LW_FN_PR_READ, false);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pr_recv_enter)
+{
+	return nss_enter(ctx, LW_FN_PR_RECV, false);
+}
+
+/* SSL_SetURL(fd, url): the name NSS sends as SNI and checks the cert for */
+SEC("uprobe")
+int BPF_KPROBE(nss_seturl_enter, void *fd, const char *url)
+{
+	conn_sni(ctx, (__u64)fd, url, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pr_close_enter, void *fd)
+{
+	conn_close((__u64)fd);
+	return 0;
+}
+
+/* ---- Go crypto/tls -----------------------------------------------------------
+ * func (c *Conn) Write(b []byte) (int, error), Read alike. Go moves
+ * goroutine stacks, which a uretprobe's rewritten return address would
+ * corrupt: user space puts a plain uprobe on every RET instruction of the
+ * function instead (go_ret), and entry and return are paired by goroutine
+ * (the g pointer), never by thread. */
+#ifdef GO_G
+
+/* The socket behind c.conn when it is a *net.TCPConn: the interface's data
+ * word -> *netFD (TCPConn{conn{fd}}) -> poll.FD.Sysfd, after the 16-byte
+ * fdMutex. Layout unchanged since Go 1.9; a wrong guess is caught by
+ * conn_bind_fd, which takes only a connected TCP socket. */
+static __always_inline void go_bind(struct conn_state *c, __u64 conn)
+{
+	__u64 data = 0, netfd = 0;
+	__s64 fd = -1;
+
+	if (c->fd >= 0)
+		return;
+	if (bpf_probe_read_user(&data, sizeof(data), (void *)(conn + 8)) || !data)
+		return;
+	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)data) || !netfd)
+		return;
+	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(netfd + 16)))
+		return;
+	if (fd >= 0 && fd < (1 << 24))
+		conn_bind_fd(c, (__s32)fd);
+}
+
+static __always_inline int go_enter(struct pt_regs *ctx, __u8 func, bool egress)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct go_key k = {.pid = id >> 32, .g = GO_G(ctx)};
+	struct call_args a = {
+		.ssl = GO_ARG1(ctx),
+		.buf = GO_ARG2(ctx),
+		.num = GO_ARG3(ctx),
+		.target = bpf_get_attach_cookie(ctx),
+		.func = func,
+		.egress = egress,
+		.ret64 = 1,
+		.own_fd = 1,
+	};
+	struct conn_state *c;
+
+	if (k.pid == self_pid || !a.ssl)
+		return 0;
+	c = conn_get(k.pid, a.ssl, a.target);
+	if (c)
+		go_bind(c, a.ssl);
+	if (egress)
+		a.blocked = kmatch_write(a.ssl, a.buf, a.num, a.target, false);
+	bpf_map_update_elem(&goactive, &k, &a, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(go_write_enter)
+{
+	return go_enter(ctx, LW_FN_GO_WRITE, true);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(go_read_enter)
+{
+	return go_enter(ctx, LW_FN_GO_READ, false);
+}
+
+/* At a RET of Write or Read: n is the first result. */
+SEC("uprobe")
+int BPF_KPROBE(go_ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct go_key k = {.pid = id >> 32, .g = GO_G(ctx)};
+	struct call_args *a = bpf_map_lookup_elem(&goactive, &k);
+	__s64 n;
+
+	if (!a)
+		return 0;
+	n = (__s64)GO_ARG1(ctx);
+	finish(a, id, n > 0 ? (__u64)n : 0);
+	bpf_map_delete_elem(&goactive, &k);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(go_close_enter)
+{
+	conn_close(GO_ARG1(ctx));
+	return 0;
+}
+#endif /* GO_G */
+
 /* ---- identity from the syscalls made inside an SSL call ----------------- */
 
-static __always_inline int on_sock_syscall(__s32 fd, bool egress)
+/* ---- plaintext HTTP to providers ----------------------------------------
+ * A write syscall made outside any hooked TLS call, on a TCP socket to a
+ * provider's address (the gates' ip_providers): the first write tells what
+ * the socket carries. An HTTP/1 request line or the HTTP/2 preface starts
+ * with an upper-case letter; a TLS record (0x14-0x17), anything else, is left
+ * to the library probes. Plaintext is walked by the in-kernel matcher before
+ * the kernel takes it, and captured at the syscall's exit. */
+
+#define PLAIN_IOV_MAX 8 /* iovecs walked and captured per writev/sendmsg */
+
+/* The first byte of what is being written. */
+static __always_inline int first_byte(__u64 buf, bool iov)
+{
+	__u8 b;
+
+	if (iov) {
+		struct iovec v;
+
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)buf) || !v.iov_len)
+			return -1;
+		buf = (__u64)v.iov_base;
+	}
+	if (bpf_probe_read_user(&b, 1, (void *)buf))
+		return -1;
+	return b;
+}
+
+static __always_inline bool plain_kmatch(__u64 sk, __u64 buf, __u64 len, bool iov)
+{
+	if (!iov)
+		return kmatch_write(sk, buf, len, LW_TARGET_SOCKET, true);
+	for (int i = 0; i < PLAIN_IOV_MAX; i++) {
+		struct iovec v;
+
+		if (i >= len || bpf_probe_read_user(&v, sizeof(v), (void *)(buf + i * sizeof(v))))
+			break;
+		if (v.iov_len &&
+		    kmatch_write(sk, (__u64)v.iov_base, v.iov_len, LW_TARGET_SOCKET, true))
+			return true;
+	}
+	return false;
+}
+
+__noinline int plain_enter(__s32 fd, __u64 buf, __u64 len, int iov)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lw_addr dst = {}, src = {};
+	struct lwg_sock_key k;
+	struct plain_val *v, nv = {};
+	struct plain_args pa = {};
+	struct conn_state *c;
+	struct sock *skp;
+	__u64 sk;
+	int b;
+
+	if (fd < 0 || !len || (id >> 32) == self_pid)
+		return 0;
+	skp = fd_sock(fd);
+	if (!skp || BPF_CORE_READ(skp, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	if (!sk_addrs(skp, &dst, &src) || !dst.port)
+		return 0;
+	sk = (__u64)skp;
+	sock_key_of(&dst, &src, &k);
+	v = bpf_map_lookup_elem(&plain_socks, &k);
+	if (!v || v->sk != sk) {
+		if (ip_provider(dst.family, dst.addr) == LWG_NO_PROVIDER)
+			return 0;
+		b = first_byte(buf, iov);
+		if (b < 0)
+			return 0;
+		nv.sk = sk;
+		nv.kind = b >= 'A' && b <= 'Z' ? PLAIN_HTTP : PLAIN_OTHER;
+		bpf_map_update_elem(&plain_socks, &k, &nv, BPF_ANY);
+		if (nv.kind != PLAIN_HTTP)
+			return 0;
+		stat_add(LW_ST_PLAIN_SOCKS, 1);
+	} else if (v->kind != PLAIN_HTTP) {
+		return 0;
+	}
+	/* the connection is the socket: a kernel address, never a library's */
+	c = conn_get(id >> 32, sk, LW_TARGET_SOCKET);
+	if (!c)
+		return 0;
+	conn_bind_fd(c, fd);
+	pa.sk = sk;
+	pa.buf = buf;
+	pa.len = len;
+	pa.iov = iov;
+	pa.blocked = plain_kmatch(sk, buf, len, iov);
+	bpf_map_update_elem(&plain_active, &id, &pa, BPF_ANY);
+	return 0;
+}
+
+struct plain_iter {
+	struct call_args a;
+	__u64 id;
+	__u64 iov, n; /* the iovec array and its length */
+	__u64 left;   /* bytes the kernel took, not yet captured */
+	__u8 flags;
+};
+
+/* One iovec: one message. A callback, so capture() is checked once. */
+static long plain_iov(__u32 i, void *arg)
+{
+	struct plain_iter *it = arg;
+	struct iovec v;
+	__u64 take;
+
+	if (!it->left || i >= it->n ||
+	    bpf_probe_read_user(&v, sizeof(v), (void *)(it->iov + i * sizeof(v))))
+		return 1;
+	take = v.iov_len < it->left ? v.iov_len : it->left;
+	it->a.buf = (__u64)v.iov_base;
+	if (take)
+		capture(&it->a, it->id, take, it->flags);
+	it->left -= take;
+	return 0;
+}
+
+__noinline int plain_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct plain_args *pa = bpf_map_lookup_elem(&plain_active, &id);
+	struct plain_iter it = {
+		.a =
+			{
+				.target = LW_TARGET_SOCKET,
+				.func = LW_FN_SOCK_SEND,
+				.egress = 1,
+				.own_fd = 1,
+			},
+		.id = id,
+	};
+
+	if (!pa)
+		return 0;
+	it.a.ssl = pa->sk;
+	it.flags = pa->blocked ? LW_F_BLOCKED : 0;
+	/* refused: what it tried to send is the evidence */
+	it.left = ret > 0 ? (__u64)ret : (pa->blocked ? ~0ULL : 0);
+	if (pa->iov) {
+		it.iov = pa->buf;
+		it.n = pa->len;
+		bpf_loop(PLAIN_IOV_MAX, plain_iov, &it, 0);
+	} else if (it.left) {
+		it.a.buf = pa->buf;
+		capture(&it.a, id, it.left < pa->len ? it.left : pa->len, it.flags);
+	}
+	bpf_map_delete_elem(&plain_active, &id);
+	return 0;
+}
+
+static __always_inline int on_sock_syscall(__s32 fd, bool egress, __u64 buf, __u64 len, bool iov)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call_args *a = bpf_map_lookup_elem(&active, &id);
@@ -1013,7 +1517,7 @@ static __always_inline int on_sock_syscall(__s32 fd, bool egress)
 		k = *u;
 		c = bpf_map_lookup_elem(&conns, &k);
 	} else {
-		return 0;
+		return egress ? plain_enter(fd, buf, len, iov) : 0;
 	}
 	if (!c)
 		return 0;
@@ -1034,49 +1538,63 @@ static __always_inline int on_sock_syscall(__s32 fd, bool egress)
 SEC("tracepoint/syscalls/sys_enter_write")
 int tp_enter_write(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], true);
+	return on_sock_syscall(ctx->args[0], true, ctx->args[1], ctx->args[2], false);
 }
 
 SEC("tracepoint/syscalls/sys_enter_writev")
 int tp_enter_writev(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], true);
+	return on_sock_syscall(ctx->args[0], true, ctx->args[1], ctx->args[2], true);
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int tp_enter_sendto(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], true);
+	return on_sock_syscall(ctx->args[0], true, ctx->args[1], ctx->args[2], false);
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int tp_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], true);
+	struct user_msghdr *m = (void *)ctx->args[1];
+	__u64 iov = 0, n = 0;
+
+	bpf_probe_read_user(&iov, sizeof(iov), &m->msg_iov);
+	bpf_probe_read_user(&n, sizeof(n), &m->msg_iovlen);
+	return on_sock_syscall(ctx->args[0], true, iov, n, true);
 }
 
 SEC("tracepoint/syscalls/sys_enter_read")
 int tp_enter_read(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], false);
+	return on_sock_syscall(ctx->args[0], false, 0, 0, false);
 }
 
 SEC("tracepoint/syscalls/sys_enter_readv")
 int tp_enter_readv(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], false);
+	return on_sock_syscall(ctx->args[0], false, 0, 0, false);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int tp_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], false);
+	return on_sock_syscall(ctx->args[0], false, 0, 0, false);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int tp_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], false);
+	return on_sock_syscall(ctx->args[0], false, 0, 0, false);
+}
+
+/* The exits of write, writev, sendto and sendmsg (the same record layout):
+ * what a plaintext write handed to the kernel. One program, attached to the
+ * four by user space. */
+SEC("tracepoint")
+int tp_exit_send(struct trace_event_raw_sys_exit *ctx)
+{
+	return plain_exit(ctx->ret);
 }
 
 /* ---- process lifecycle and target discovery ----------------------------- */
@@ -1093,8 +1611,27 @@ int tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 	}
 	rec_head(&r->h, LW_REC_EXEC);
 	r->cgroup_id = bpf_get_current_cgroup_id();
+	r->stopped = 0;
+	r->_pad = 0;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	bpf_probe_read_kernel_str(r->filename, sizeof(r->filename), (void *)ctx + off);
+	/* A service a policy selects runs a program never examined (a Go
+	 * binary links its TLS statically): hold it before its first
+	 * instruction until user space has hooked it. Everything else runs on;
+	 * the default policy's processes are hooked as soon as the record is
+	 * read. */
+	if (stop_new_libs && current_policy() != 0) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		struct inode *ino = BPF_CORE_READ(task, mm, exe_file, f_inode);
+		struct lw_file_key key = {};
+
+		key.ino = BPF_CORE_READ(ino, i_ino);
+		key.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+		if (!bpf_map_lookup_elem(&known_files, &key) && bpf_send_signal(SIGSTOP) == 0) {
+			r->stopped = 1;
+			stat_add(LW_ST_LIB_STOPS, 1);
+		}
+	}
 	/* now: a new executable may need hooking before it gets far */
 	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 	return 0;
@@ -1120,6 +1657,20 @@ int tp_exit(void *ctx)
 	return 0;
 }
 
+/* The TLS libraries user space may hook, by file name: "libssl." (OpenSSL,
+ * BoringSSL builds), "libgnutls", NSS's "libnspr4" (its I/O) and "libssl3"
+ * (NSS's SSL, for the server name). */
+static __always_inline bool tls_lib_name(const char *n)
+{
+	if (n[0] != 'l' || n[1] != 'i' || n[2] != 'b')
+		return false;
+	if (n[3] == 's' && n[4] == 's' && n[5] == 'l')
+		return n[6] == '.' || (n[6] == '3' && n[7] == '.');
+	if (n[3] == 'g' && n[4] == 'n' && n[5] == 'u' && n[6] == 't' && n[7] == 'l' && n[8] == 's')
+		return true;
+	return n[3] == 'n' && n[4] == 's' && n[5] == 'p' && n[6] == 'r' && n[7] == '4';
+}
+
 /* A library that looks like libssl mapped executable, and not yet examined
  * by user space: pause the process (SIGSTOP, delivered when mmap returns)
  * until user space has hooked the file, so even a client that connects at
@@ -1135,7 +1686,7 @@ int tp_enter_mmap(struct trace_event_raw_sys_enter *ctx)
 	struct inode *ino;
 	struct file *f;
 	const unsigned char *dname;
-	char name[8] = {};
+	char name[10] = {};
 
 	if (fd < 0 || !(prot & PROT_EXEC) || (id >> 32) == self_pid)
 		return 0;
@@ -1143,11 +1694,7 @@ int tp_enter_mmap(struct trace_event_raw_sys_enter *ctx)
 	if (!f)
 		return 0;
 	dname = BPF_CORE_READ(f, f_path.dentry, d_name.name);
-	if (bpf_probe_read_kernel_str(name, sizeof(name), dname) < 7)
-		return 0;
-	/* "libssl." (OpenSSL, BoringSSL builds); not "libssl3" (NSS). */
-	if (name[0] != 'l' || name[1] != 'i' || name[2] != 'b' || name[3] != 's' ||
-	    name[4] != 's' || name[5] != 'l' || name[6] != '.')
+	if (bpf_probe_read_kernel_str(name, sizeof(name), dname) < 7 || !tls_lib_name(name))
 		return 0;
 	ino = BPF_CORE_READ(f, f_inode);
 	key.ino = BPF_CORE_READ(ino, i_ino);

@@ -44,13 +44,6 @@ struct {
 } host_providers SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct lwg_ip_key);
-	__type(value, struct lwg_ip_val);
-} ip_providers SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, LWG_MAX_POLICIES);
 	__type(key, __u32);
@@ -276,23 +269,6 @@ static __noinline __u32 host_provider(__u32 slot)
 	k.kind = 0;
 	v = bpf_map_lookup_elem(&host_providers, &k);
 	return v ? *v : hn->found;
-}
-
-static __always_inline __u32 ip_provider(__u32 family, const void *addr)
-{
-	struct lwg_ip_key k = {.family = family};
-	struct lwg_ip_val *v;
-
-	if (family == AF_INET)
-		__builtin_memcpy(k.addr, addr, 4);
-	else
-		__builtin_memcpy(k.addr, addr, 16);
-	v = bpf_map_lookup_elem(&ip_providers, &k);
-	if (!v)
-		return LWG_NO_PROVIDER;
-	if (v->expires_ns && v->expires_ns < bpf_ktime_get_ns())
-		return LWG_NO_PROVIDER;
-	return v->provider;
 }
 
 /* ---- DNS answers ---------------------------------------------------------- */
@@ -615,8 +591,7 @@ int gate_sockops(struct bpf_sock_ops *skops)
 {
 	struct lwg_sock_key k = {};
 
-	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB ||
-	    bpf_ntohl(skops->remote_port) != TLS_PORT)
+	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
 		return 1;
 	k.family = skops->family;
 	k.lport = skops->local_port;
@@ -634,6 +609,12 @@ int gate_sockops(struct bpf_sock_ops *skops)
 		k.raddr[2] = skops->remote_ip6[2];
 		k.raddr[3] = skops->remote_ip6[3];
 	}
+	/* TLS on 443 (the name is in its ClientHello), and any port of a
+	 * provider's address: plaintext HTTP to it (an internal gateway on
+	 * 8080) can be refused for its content too */
+	if (bpf_ntohl(skops->remote_port) != TLS_PORT &&
+	    ip_provider(k.family, k.raddr) == LWG_NO_PROVIDER)
+		return 1;
 	/* a new connection on the 4-tuple of an old one starts clean */
 	bpf_map_delete_elem(&denied, &k);
 	bpf_map_delete_elem(&released, &k);

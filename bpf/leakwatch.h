@@ -57,6 +57,8 @@ enum lw_stat {
 	LW_ST_KM_VERDICTS,    /* writes it refused */
 	LW_ST_KM_FAULTS,      /* blocks it could not read (not resident): not walked */
 	LW_ST_KM_POISONED,    /* writes on a connection refused earlier */
+	LW_ST_PLAIN_SOCKS,    /* provider sockets found to carry plaintext HTTP */
+	LW_ST_NSS_OTHER,      /* NSPR calls on descriptors that are no SSL socket */
 	LW_ST__MAX,
 };
 
@@ -86,12 +88,28 @@ struct lw_chunk {
 	/* unsigned char data[len]; */
 };
 
+/* The call a message was captured from; its stack is what user space names
+ * (lw_func_stack in user/capture/capture.c). */
 enum lw_func {
-	LW_FN_SSL_WRITE = 0,
+	LW_FN_SSL_WRITE = 0, /* OpenSSL, BoringSSL, LibreSSL */
 	LW_FN_SSL_WRITE_EX,
 	LW_FN_SSL_READ,
 	LW_FN_SSL_READ_EX,
+	LW_FN_GNUTLS_SEND, /* gnutls_record_send */
+	LW_FN_GNUTLS_RECV,
+	LW_FN_PR_WRITE, /* NSS: NSPR I/O on an SSL file descriptor */
+	LW_FN_PR_SEND,
+	LW_FN_PR_READ,
+	LW_FN_PR_RECV,
+	LW_FN_GO_WRITE, /* Go crypto/tls.(*Conn).Write */
+	LW_FN_GO_READ,
+	LW_FN_SOCK_SEND, /* plaintext written to a provider's socket (no TLS) */
+	LW_FN__MAX,
 };
+
+/* `target` of messages captured at the socket layer rather than a hooked
+ * file. */
+#define LW_TARGET_SOCKET 0xfffffffeu
 
 /* Address of the peer of a connected TCP socket, host byte order port. */
 struct lw_addr {
@@ -118,6 +136,8 @@ struct lw_close_rec {
 struct lw_exec_rec {
 	struct lw_rec h;
 	unsigned long long cgroup_id;
+	unsigned int stopped; /* sent SIGSTOP: waits for SIGCONT from user space */
+	unsigned int _pad;
 	char comm[LW_COMM_LEN];
 	char filename[LW_PATH_LEN];
 };

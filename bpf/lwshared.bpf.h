@@ -45,6 +45,34 @@ struct {
 	__type(value, __u32);
 } watched SEC(".maps");
 
+/* Addresses learned for provider hostnames (DNS answers, with their TTL) and
+ * the catalog's static ranges (expires_ns 0). The capture object reads it to
+ * find plaintext HTTP sent to a provider's address. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct lwg_ip_key);
+	__type(value, struct lwg_ip_val);
+} ip_providers SEC(".maps");
+
+/* The provider an address belongs to, LWG_NO_PROVIDER. family: 2 or 10. */
+static __always_inline __u32 ip_provider(__u32 family, const void *addr)
+{
+	struct lwg_ip_key k = {.family = family};
+	struct lwg_ip_val *v;
+
+	if (family == 2)
+		__builtin_memcpy(k.addr, addr, 4);
+	else
+		__builtin_memcpy(k.addr, addr, 16);
+	v = bpf_map_lookup_elem(&ip_providers, &k);
+	if (!v)
+		return LWG_NO_PROVIDER;
+	if (v->expires_ns && v->expires_ns < bpf_ktime_get_ns())
+		return LWG_NO_PROVIDER;
+	return v->provider;
+}
+
 /* The policy of the calling task: per process first, else per cgroup, else
  * the default (index 0). */
 static __always_inline __u32 current_policy(void)

@@ -6,9 +6,15 @@ set -euo pipefail
 pkgs=(
 	# build
 	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev pkg-config
-	libvectorscan-dev libnghttp2-dev libjansson-dev libsqlite3-dev libssl-dev
+	libvectorscan-dev libnghttp2-dev libjansson-dev libsqlite3-dev libssl-dev libcapstone-dev
+	# make deb: dpkg-shlibdeps
+	dpkg-dev
 	# tests
 	libcmocka-dev curl openssl ca-certificates python3 iproute2 procps psmisc dnsmasq-base
+	# tests: one client per TLS stack (GnuTLS, NSS, Go, BoringSSL, a JVM)
+	wget gnutls-bin libnss3-tools golang-go android-libboringssl-dev default-jdk-headless
+	# tests of the package and the unit (test_install.py)
+	lintian man-db systemd
 	# benchmarks: the classifier's reference run
 	ripgrep
 )

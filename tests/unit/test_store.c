@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "act/inventory.h"
 #include "act/store.h"
 #include "cmd/cmds.h"
 #include "util/buf.h"
@@ -1266,6 +1267,67 @@ static void test_cli_csv(void **state)
 	cmd_out_free(&o);
 }
 
+static bool inv_collect(const struct lw_inv_row *r, bool opaque, void *ud)
+{
+	struct lw_inv_row *out = ud;
+
+	if (strcmp(r->provider, "anthropic") == 0) {
+		*out = *r;
+		out->requests = opaque; /* smuggled: opaque-ness */
+	}
+	return true;
+}
+
+static bool inv_add(const struct lw_inv_row *d, void *ud)
+{
+	return lw_store_inventory_add(ud, d) == 0;
+}
+
+/* Refused connections are counted; a store written before the `refused`
+ * column existed is migrated when read and when written. */
+static void test_inventory_refused_and_old_store(void **state)
+{
+	char path[128], err[256];
+	struct lw_store *s;
+	struct lw_inventory *inv = lw_inventory_new();
+	struct lw_inv_row got = {0};
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/old.db", tmp);
+	s = lw_store_open(path, false, err, sizeof(err));
+	assert_non_null(s);
+	lw_store_close(s);
+	/* the table as the previous version created it, with one row */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db,
+			     "CREATE TABLE inventory (service TEXT NOT NULL, provider TEXT NOT NULL,"
+			     " model TEXT NOT NULL, endpoint TEXT NOT NULL, requests INTEGER NOT NULL"
+			     " DEFAULT 0, connections INTEGER NOT NULL DEFAULT 0, bytes_out INTEGER"
+			     " NOT NULL DEFAULT 0, bytes_in INTEGER NOT NULL DEFAULT 0, findings"
+			     " INTEGER NOT NULL DEFAULT 0, first_ts INTEGER NOT NULL, last_ts INTEGER"
+			     " NOT NULL, PRIMARY KEY (service, provider, model, endpoint));"
+			     "INSERT INTO inventory VALUES ('jvm','anthropic','','',0,2,0,0,0,1,2)",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	s = lw_store_open(path, false, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(lw_store_inventory_each(s, inv_collect, &got), 0);
+	assert_int_equal(got.connections, 2);
+	assert_int_equal(got.refused, 0);
+	lw_inventory_connection(inv, "jvm", "anthropic", 3, true);
+	lw_inventory_connection(inv, "jvm", "anthropic", 4, false);
+	lw_inventory_drain(inv, inv_add, s);
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(lw_store_inventory_each(s, inv_collect, &got), 0);
+	assert_int_equal(got.connections, 4);
+	assert_int_equal(got.refused, 1);
+	assert_int_equal(got.requests, 1); /* opaque: no decoded request */
+	lw_store_close(s);
+	lw_inventory_free(inv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1287,6 +1349,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cli_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_show, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_csv, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inventory_refused_and_old_store, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

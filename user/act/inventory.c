@@ -106,9 +106,12 @@ void lw_inventory_bytes_in(struct lw_inventory *inv, const char *service, const 
 }
 
 void lw_inventory_connection(struct lw_inventory *inv, const char *service, const char *provider,
-			     int64_t ts_ns)
+			     int64_t ts_ns, bool refused)
 {
-	row(inv, service, provider, "", "", ts_ns)->connections++;
+	struct lw_inv_row *r = row(inv, service, provider, "", "", ts_ns);
+
+	r->connections++;
+	r->refused += refused;
 }
 
 void lw_inventory_drain(struct lw_inventory *inv, bool (*fn)(const struct lw_inv_row *d, void *ud),
@@ -121,6 +124,7 @@ void lw_inventory_drain(struct lw_inventory *inv, bool (*fn)(const struct lw_inv
 			continue; /* unchanged since the last drain, or kept */
 		/* handed over: the row starts a new delta */
 		r->requests = r->connections = r->bytes_out = r->bytes_in = r->findings = 0;
+		r->refused = 0;
 		r->first_ns = r->last_ns = 0;
 	}
 }

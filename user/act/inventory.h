@@ -19,6 +19,7 @@ struct lw_inv_row {
 	char service[LW_INV_FIELD], provider[40], model[LW_INV_FIELD];
 	char endpoint[LW_INV_FIELD]; /* "POST /v1/chat/completions" (no query) */
 	uint64_t requests, connections, bytes_out, bytes_in, findings;
+	uint64_t refused;	   /* connections the provider gates refused */
 	int64_t first_ns, last_ns; /* realtime */
 };
 
@@ -38,9 +39,10 @@ void lw_inventory_bytes_in(struct lw_inventory *inv, const char *service, const 
 			   int64_t ts_ns);
 /* A provider connection (from the gates): counted on the service x provider
  * row with no model and endpoint, which stays "opaque" when none of its
- * requests could be decoded. */
+ * requests could be decoded. refused: the gates refused it (an attempt to
+ * use a provider is usage the security team wants to see too). */
 void lw_inventory_connection(struct lw_inventory *inv, const char *service, const char *provider,
-			     int64_t ts_ns);
+			     int64_t ts_ns, bool refused);
 
 /* Every row that changed since the last call, as a delta (counts since
  * then, first/last seen of those), then forgets the deltas. fn returns

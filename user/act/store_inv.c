@@ -14,17 +14,22 @@ static const char schema[] =
 	" connections INTEGER NOT NULL DEFAULT 0, bytes_out INTEGER NOT NULL DEFAULT 0,"
 	" bytes_in INTEGER NOT NULL DEFAULT 0, findings INTEGER NOT NULL DEFAULT 0,"
 	" first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL,"
+	" refused INTEGER NOT NULL DEFAULT 0,"
 	" PRIMARY KEY (service, provider, model, endpoint))";
+
+/* stores written before `refused` existed */
+static const char migrate[] = "ALTER TABLE inventory ADD COLUMN refused INTEGER NOT NULL DEFAULT 0";
 
 static const char upsert[] =
 	"INSERT INTO inventory (service, provider, model, endpoint, requests, connections,"
-	" bytes_out, bytes_in, findings, first_ts, last_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+	" bytes_out, bytes_in, findings, first_ts, last_ts, refused)"
+	" VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 	" ON CONFLICT (service, provider, model, endpoint) DO UPDATE SET"
 	" requests = requests + excluded.requests,"
 	" connections = connections + excluded.connections,"
 	" bytes_out = bytes_out + excluded.bytes_out, bytes_in = bytes_in + excluded.bytes_in,"
 	" findings = findings + excluded.findings, first_ts = min(first_ts, excluded.first_ts),"
-	" last_ts = max(last_ts, excluded.last_ts)";
+	" last_ts = max(last_ts, excluded.last_ts), refused = refused + excluded.refused";
 
 int lw_store_inventory_add(struct lw_store *s, const struct lw_inv_row *d)
 {
@@ -32,9 +37,14 @@ int lw_store_inventory_add(struct lw_store *s, const struct lw_inv_row *d)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, upsert, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK)
 		return -1;
+	if (sqlite3_prepare_v2(db, upsert, -1, &st, NULL) != SQLITE_OK) {
+		if (!strstr(sqlite3_errmsg(db), "refused") ||
+		    sqlite3_exec(db, migrate, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_prepare_v2(db, upsert, -1, &st, NULL) != SQLITE_OK)
+			return -1;
+	}
 	sqlite3_bind_text(st, 1, d->service, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, d->provider, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, d->model, -1, SQLITE_STATIC);
@@ -46,6 +56,7 @@ int lw_store_inventory_add(struct lw_store *s, const struct lw_inv_row *d)
 	sqlite3_bind_int64(st, 9, (sqlite3_int64)d->findings);
 	sqlite3_bind_int64(st, 10, d->first_ns);
 	sqlite3_bind_int64(st, 11, d->last_ns);
+	sqlite3_bind_int64(st, 12, (sqlite3_int64)d->refused);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_finalize(st);
 	return rc;
@@ -59,7 +70,7 @@ int lw_store_inventory_each(struct lw_store *s,
 	 * endpoint) are all there is */
 	static const char q[] =
 		"SELECT i.service, i.provider, i.model, i.endpoint, i.requests, i.connections,"
-		" i.bytes_out, i.bytes_in, i.findings, i.first_ts, i.last_ts,"
+		" i.bytes_out, i.bytes_in, i.findings, i.first_ts, i.last_ts, i.refused,"
 		" NOT EXISTS (SELECT 1 FROM inventory j WHERE j.service = i.service"
 		"  AND j.provider = i.provider AND j.requests > 0)"
 		" FROM inventory i"
@@ -69,6 +80,9 @@ int lw_store_inventory_each(struct lw_store *s,
 	int rc;
 
 	rc = sqlite3_prepare_v2(db, q, -1, &st, NULL);
+	if (rc != SQLITE_OK && strstr(sqlite3_errmsg(db), "refused") &&
+	    sqlite3_exec(db, migrate, NULL, NULL, NULL) == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, q, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		/* a store the agent never wrote an inventory to: empty */
 		return strstr(sqlite3_errmsg(db), "no such table") ? 0 : -1;
@@ -86,7 +100,8 @@ int lw_store_inventory_each(struct lw_store *s,
 		r.findings = (uint64_t)sqlite3_column_int64(st, 8);
 		r.first_ns = sqlite3_column_int64(st, 9);
 		r.last_ns = sqlite3_column_int64(st, 10);
-		if (!fn(&r, sqlite3_column_int(st, 11) != 0, ud))
+		r.refused = (uint64_t)sqlite3_column_int64(st, 11);
+		if (!fn(&r, sqlite3_column_int(st, 12) != 0, ud))
 			break;
 	}
 	sqlite3_finalize(st);

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -44,25 +45,99 @@ const char *const lw_stat_names[LW_ST__MAX] = {
 	[LW_ST_KM_VERDICTS] = "kmatch_verdicts",
 	[LW_ST_KM_FAULTS] = "kmatch_faults",
 	[LW_ST_KM_POISONED] = "kmatch_poisoned_writes",
+	[LW_ST_PLAIN_SOCKS] = "plaintext_sockets",
+	[LW_ST_NSS_OTHER] = "nspr_non_ssl_calls",
 };
 
-/* The functions hooked in every OpenSSL-compatible target. Reads are copied
- * at return (the buffer is filled then); writes too, so a call that fails or
- * moves fewer bytes (non-blocking sockets) is reported as what really left. */
-enum hook_fn { H_WRITE, H_WRITE_EX, H_READ, H_READ_EX, H_CTRL, H_SET_FD, H_FREE, H__N };
-static const char *const hook_syms[H__N] = {
-	"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex",
-	"SSL_ctrl",  "SSL_set_fd",   "SSL_free",
+/*
+ * The TLS stacks and what is hooked in each. Reads are copied at return (the
+ * buffer is filled then); writes too, so a call that fails or moves fewer
+ * bytes (non-blocking sockets) is reported as what really left. A stack is
+ * hooked in a file when its `need` functions are all there.
+ */
+enum stack { ST_OPENSSL, ST_GNUTLS, ST_NSPR, ST_NSS_SSL, ST_GO, ST__N };
+
+static const char *const stack_names[ST__N] = {
+	[ST_OPENSSL] = "openssl", [ST_GNUTLS] = "gnutls", [ST_NSPR] = "nss",
+	[ST_NSS_SSL] = "nss",	  [ST_GO] = "go",
 };
+
+enum leave { L_NONE, L_COUNT, L_EX, L_GO_RETS };
+
+struct hook {
+	enum stack stack;
+	const char *sym;
+	const char *enter; /* program names in capture.bpf.c */
+	enum leave leave;
+	bool need;
+};
+
+static const struct hook hooks[] = {
+	{ST_OPENSSL, "SSL_write", "ssl_write_enter", L_COUNT, true},
+	{ST_OPENSSL, "SSL_read", "ssl_read_enter", L_COUNT, true},
+	{ST_OPENSSL, "SSL_write_ex", "ssl_write_ex_enter", L_EX, false},
+	{ST_OPENSSL, "SSL_read_ex", "ssl_read_ex_enter", L_EX, false},
+	{ST_OPENSSL, "SSL_ctrl", "ssl_ctrl_enter", L_NONE, false},
+	{ST_OPENSSL, "SSL_set_tlsext_host_name", "ssl_sni_enter", L_NONE, false},
+	{ST_OPENSSL, "SSL_set_fd", "ssl_set_fd_enter", L_NONE, false},
+	{ST_OPENSSL, "SSL_free", "ssl_free_enter", L_NONE, false},
+	{ST_GNUTLS, "gnutls_record_send", "gnutls_send_enter", L_COUNT, true},
+	{ST_GNUTLS, "gnutls_record_recv", "gnutls_recv_enter", L_COUNT, true},
+	{ST_GNUTLS, "gnutls_server_name_set", "gnutls_sni_enter", L_NONE, false},
+	{ST_GNUTLS, "gnutls_deinit", "gnutls_deinit_enter", L_NONE, false},
+	{ST_NSPR, "PR_Write", "pr_write_enter", L_COUNT, true},
+	{ST_NSPR, "PR_Read", "pr_read_enter", L_COUNT, true},
+	{ST_NSPR, "PR_Send", "pr_send_enter", L_COUNT, false},
+	{ST_NSPR, "PR_Recv", "pr_recv_enter", L_COUNT, false},
+	{ST_NSPR, "PR_Close", "pr_close_enter", L_NONE, false},
+	{ST_NSS_SSL, "SSL_SetURL", "nss_seturl_enter", L_NONE, true},
+	{ST_NSS_SSL, "SSL_ImportFD", NULL, L_NONE, true},
+	{ST_GO, "crypto/tls.(*Conn).Write", "go_write_enter", L_GO_RETS, true},
+	{ST_GO, "crypto/tls.(*Conn).Read", "go_read_enter", L_GO_RETS, true},
+	{ST_GO, "crypto/tls.(*Conn).Close", "go_close_enter", L_NONE, false},
+};
+#define NHOOKS (sizeof(hooks) / sizeof(hooks[0]))
+/* a Go function with more returns than this is hooked partly: say so */
+#define GO_RETS_MAX 32
+
+/* Markers a TLS library linked in without symbols leaves in the file (its
+ * error messages carry their source file names), and what they tell. */
+static const char *const static_markers[] = {
+	"BoringSSL", "ssl/ssl_lib.c", "gnutls_record_send", "crypto/tls.", "rustls",
+};
+static const char *const static_marker_libs[] = {
+	"BoringSSL", "OpenSSL (or BoringSSL)", "GnuTLS", "Go crypto/tls", "rustls",
+};
+
+const char *lw_func_stack(unsigned func)
+{
+	static const char *const names[LW_FN__MAX] = {
+		[LW_FN_SSL_WRITE] = "openssl",	 [LW_FN_SSL_WRITE_EX] = "openssl",
+		[LW_FN_SSL_READ] = "openssl",	 [LW_FN_SSL_READ_EX] = "openssl",
+		[LW_FN_GNUTLS_SEND] = "gnutls",	 [LW_FN_GNUTLS_RECV] = "gnutls",
+		[LW_FN_PR_WRITE] = "nss",	 [LW_FN_PR_SEND] = "nss",
+		[LW_FN_PR_READ] = "nss",	 [LW_FN_PR_RECV] = "nss",
+		[LW_FN_GO_WRITE] = "go",	 [LW_FN_GO_READ] = "go",
+		[LW_FN_SOCK_SEND] = "plaintext",
+	};
+
+	return func < LW_FN__MAX ? names[func] : "";
+}
 
 struct target {
 	uint32_t id;
 	bool hooked;
-	uint32_t dev; /* kernel encoding */
+	unsigned stacks; /* bit per enum stack hooked */
+	uint32_t dev;	 /* kernel encoding */
 	uint64_t ino;
 	char path[PATH_MAX]; /* as the process sees it */
+	char flavor[16];     /* "boringssl" when the OpenSSL API is BoringSSL's */
+	/* not hooked, though it holds TLS code: why ("" when it holds none
+	 * that the agent knows of) */
+	char why[160];
+	bool stripped; /* no symbol table: static TLS cannot be located */
 	int nlinks, nfailed;
-	struct bpf_link *links[H__N * 2];
+	struct bpf_link **links;
 };
 
 struct lw_capture {
@@ -70,6 +145,7 @@ struct lw_capture {
 	struct capture_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *mmap_link;
+	struct bpf_link *exit_links[4];
 	struct lw_hmap files; /* file key -> struct target */
 	struct target **byid; /* index: target id */
 	size_t ntargets, nhooked;
@@ -148,65 +224,133 @@ static struct bpf_link *attach_one(struct lw_capture *c, struct bpf_program *pro
 	return bpf_program__attach_uprobe_opts(prog, pid, file, off, &uo);
 }
 
+static void add_link(struct lw_capture *c, struct target *t, const char *prog, bool ret,
+		     const char *file, uint64_t off, const char *sym)
+{
+	struct bpf_program *p = bpf_object__find_program_by_name(c->skel->obj, prog);
+	struct bpf_link *l = p ? attach_one(c, p, ret, file, off, t->id) : NULL;
+
+	if (!l) {
+		t->nfailed++;
+		lw_warn("cannot hook %s in %s: %s", sym, t->path,
+			p ? strerror(errno) : "no program");
+		return;
+	}
+	t->links = lw_xrealloc(t->links, (t->nlinks + 1) * sizeof(*t->links));
+	t->links[t->nlinks++] = l;
+}
+
+/* Go functions return through RET instructions, each probed; false when they
+ * cannot be found (the function then stays unhooked: an entry without its
+ * returns would capture nothing). */
+static bool hook_go_rets(struct lw_capture *c, struct target *t, const char *file,
+			 const struct lw_elf_info *info, const struct hook *h,
+			 const struct lw_elf_func *f)
+{
+	uint64_t rets[GO_RETS_MAX];
+	int n = lw_elf_ret_offsets(file, info->machine, f->off, f->size, rets, GO_RETS_MAX);
+
+	if (n <= 0) {
+		lw_warn("cannot hook %s in %s: %s", h->sym, t->path,
+			n == 0 ? "no return instruction found" : strerror(errno));
+		t->nfailed++;
+		return false;
+	}
+	for (int i = 0; i < n; i++)
+		add_link(c, t, "go_ret", false, file, rets[i], h->sym);
+	return true;
+}
+
+/* Go before 1.17 (1.18 on arm64) passes arguments on the stack. */
+static bool go_abi_ok(const struct lw_elf_info *info, char *why, size_t n)
+{
+	int min = info->machine == EM_AARCH64 ? 18 : 17;
+
+	if (info->machine != EM_X86_64 && info->machine != EM_AARCH64) {
+		snprintf(why, n, "Go on this architecture is not supported");
+		return false;
+	}
+	if (!info->go_major) {
+		snprintf(why, n,
+			 "Go binary whose version cannot be read: its calling "
+			 "convention is unknown");
+		return false;
+	}
+	if (info->go_major == 1 && info->go_minor < min) {
+		snprintf(why, n, "%s passes arguments on the stack (Go < 1.%d): not supported",
+			 info->go_version, min);
+		return false;
+	}
+	return true;
+}
+
 /*
- * Examine a file once (by device and inode) and hook it if it exports the
- * OpenSSL API. `file` is a path the agent can open (possibly through /proc),
+ * Examine a file once (by device and inode) and hook every TLS stack it
+ * implements. `file` is a path the agent can open (possibly through /proc),
  * `shown` the path the application knows it by.
  */
 static void consider_file(struct lw_capture *c, const char *file, const char *shown, uint32_t dev,
 			  uint64_t ino)
 {
-	struct capture_bpf *s = c->skel;
-	struct bpf_program *enter[H__N] = {
-		s->progs.ssl_write_enter,   s->progs.ssl_write_ex_enter, s->progs.ssl_read_enter,
-		s->progs.ssl_read_ex_enter, s->progs.ssl_ctrl_enter,	 s->progs.ssl_set_fd_enter,
-		s->progs.ssl_free_enter,
-	};
-	struct bpf_program *leave[H__N] = {
-		s->progs.ssl_write_leave,
-		s->progs.ssl_write_ex_leave,
-		s->progs.ssl_read_leave,
-		s->progs.ssl_read_ex_leave,
-		NULL,
-		NULL,
-		NULL,
-	};
+	/* the hooks' symbols, then one only BoringSSL exports */
+	const char *names[NHOOKS + 1];
+	struct lw_elf_func f[NHOOKS + 1];
+	struct lw_elf_info info;
 	struct target *t = lw_hmap_get(&c->files, file_key(dev, ino));
-	uint64_t offs[H__N];
-	int found, failed = 0;
+	unsigned present = (1u << ST__N) - 1;
+	char list[64] = "";
+	int found;
 
 	if (t && t->dev == dev && t->ino == ino)
 		return;
 	t = target_new(c, dev, ino, shown);
 	mark_known(c, dev, ino);
-	found = lw_elf_func_offsets(file, hook_syms, H__N, offs);
-	if (found < 0 || !offs[H_WRITE] || !offs[H_READ])
-		return; /* not an OpenSSL-compatible target: nothing to hook */
-	for (int i = 0; i < H__N; i++) {
-		if (!offs[i])
-			continue;
-		for (int r = 0; r < 2; r++) {
-			struct bpf_program *p = r ? leave[i] : enter[i];
-			struct bpf_link *l;
+	for (size_t i = 0; i < NHOOKS; i++)
+		names[i] = hooks[i].sym;
+	names[NHOOKS] = "SSL_CTX_set_strict_cipher_list";
+	found = lw_elf_funcs(file, names, NHOOKS + 1, f, &info);
+	if (found < 0)
+		return; /* not ELF */
+	t->stripped = !info.has_symtab;
+	for (size_t i = 0; i < NHOOKS; i++)
+		if (hooks[i].need && !f[i].off)
+			present &= ~(1u << hooks[i].stack);
+	if ((present & (1u << ST_GO)) && !go_abi_ok(&info, t->why, sizeof(t->why)))
+		present &= ~(1u << ST_GO);
+	else if (info.go && !(present & (1u << ST_GO)) && t->stripped)
+		snprintf(t->why, sizeof(t->why),
+			 "stripped Go binary (%s): crypto/tls cannot be located without its "
+			 "symbol table",
+			 info.go_version[0] ? info.go_version : "version unknown");
+	if (!present)
+		return; /* nothing to hook */
+	if ((present & (1u << ST_OPENSSL)) && f[NHOOKS].off)
+		snprintf(t->flavor, sizeof(t->flavor), "boringssl");
+	for (size_t i = 0; i < NHOOKS; i++) {
+		const struct hook *h = &hooks[i];
 
-			if (!p)
-				continue;
-			l = attach_one(c, p, r, file, offs[i], t->id);
-			if (!l) {
-				failed++;
-				lw_warn("cannot hook %s in %s: %s", hook_syms[i], shown,
-					strerror(errno));
-				continue;
-			}
-			t->links[t->nlinks++] = l;
-		}
+		if (!(present & (1u << h->stack)) || !f[i].off || !h->enter)
+			continue;
+		/* a Go function is entered only if its returns are probed too */
+		if (h->leave == L_GO_RETS && !hook_go_rets(c, t, file, &info, h, &f[i]))
+			continue;
+		add_link(c, t, h->enter, false, file, f[i].off, h->sym);
+		if (h->leave == L_COUNT || h->leave == L_EX)
+			add_link(c, t, h->leave == L_COUNT ? "count_leave" : "ex_leave", true, file,
+				 f[i].off, h->sym);
 	}
 	t->hooked = t->nlinks > 0;
-	t->nfailed = failed;
-	if (t->hooked) {
-		c->nhooked++;
-		lw_info("hooked %s (%d probes%s)", shown, t->nlinks, failed ? ", some failed" : "");
-	}
+	if (!t->hooked)
+		return;
+	t->stacks = present;
+	c->nhooked++;
+	for (int s = 0; s < ST__N; s++)
+		if ((present & (1u << s)) && !strstr(list, stack_names[s]))
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 list[0] ? "+" : "",
+				 s == ST_OPENSSL && t->flavor[0] ? t->flavor : stack_names[s]);
+	lw_info("hooked %s: %s%s%s (%d probes%s)", shown, list, info.go ? " " : "",
+		info.go ? info.go_version : "", t->nlinks, t->nfailed ? ", some failed" : "");
 }
 
 /* Work on an fd of our own: the process may exit or close its fd (the
@@ -229,12 +373,15 @@ static void consider_path(struct lw_capture *c, const char *file, const char *sh
 	close(fd);
 }
 
-static bool is_libssl(const char *path)
+/* The TLS libraries by file name (the same test as tls_lib_name() in
+ * bpf/capture.bpf.c, which pauses a process mapping one not seen yet). */
+static bool is_tls_lib(const char *path)
 {
 	const char *base = strrchr(path, '/');
 
 	base = base ? base + 1 : path;
-	return strncmp(base, "libssl.", 7) == 0;
+	return strncmp(base, "libssl.", 7) == 0 || strncmp(base, "libssl3.", 8) == 0 ||
+	       strncmp(base, "libgnutls", 9) == 0 || strncmp(base, "libnspr4", 8) == 0;
 }
 
 /* Executable and libssl mappings of one process. */
@@ -263,7 +410,7 @@ static void scan_pid(struct lw_capture *c, pid_t pid)
 		if (!p)
 			continue;
 		p[strcspn(p, "\n")] = 0;
-		if (!is_libssl(p) || strstr(p, " (deleted)"))
+		if (!is_tls_lib(p) || strstr(p, " (deleted)"))
 			continue;
 		/* map_files names exactly the mapped inode, even inside a
 		 * container's mount namespace */
@@ -297,13 +444,17 @@ static void scan_all(struct lw_capture *c)
 		scan_pid(c, c->o.only_pid);
 		return;
 	}
-	/* the system's libssl: processes that map it later are covered from
-	 * their first instruction, the kernel installs probes at mmap */
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+	static const char *const libs[] = {"libssl.so.*", "libgnutls.so.*", "libnspr4.so",
+					   "libssl3.so"};
+
+	/* the system's TLS libraries: processes that map them later are
+	 * covered from their first instruction, the kernel installs probes at
+	 * mmap */
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) * 4; i++) {
 		char pat[PATH_MAX];
 		glob_t g;
 
-		snprintf(pat, sizeof(pat), "%s/libssl.so.*", dirs[i]);
+		snprintf(pat, sizeof(pat), "%s/%s", dirs[i / 4], libs[i % 4]);
 		if (glob(pat, 0, NULL, &g) == 0) {
 			for (size_t k = 0; k < g.gl_pathc; k++) {
 				char real[PATH_MAX];
@@ -342,14 +493,16 @@ static void on_exec(struct lw_capture *c, const struct lw_exec_rec *r)
 	char path[64], shown[PATH_MAX];
 	ssize_t n;
 
-	if (c->closing || (c->o.only_pid && (pid_t)r->h.pid != c->o.only_pid))
-		return;
-	snprintf(path, sizeof(path), "/proc/%u/exe", r->h.pid);
-	n = readlink(path, shown, sizeof(shown) - 1);
-	if (n <= 0)
-		return; /* already gone */
-	shown[n] = 0;
-	consider_path(c, path, shown, 0, 0);
+	if (!c->closing && (!c->o.only_pid || (pid_t)r->h.pid == c->o.only_pid)) {
+		snprintf(path, sizeof(path), "/proc/%u/exe", r->h.pid);
+		n = readlink(path, shown, sizeof(shown) - 1);
+		if (n > 0) {
+			shown[n] = 0;
+			consider_path(c, path, shown, 0, 0);
+		}
+	}
+	if (r->stopped && kill((pid_t)r->h.pid, SIGCONT) != 0 && errno != ESRCH)
+		lw_warn("cannot resume pid %u: %s", r->h.pid, strerror(errno));
 }
 
 static int on_ring(void *ctx, void *data, size_t len)
@@ -414,9 +567,9 @@ struct lw_capture *lw_capture_open(const struct lw_capture_opts *o)
 	bpf_map__set_max_entries(s->maps.events, c->o.ring_bytes);
 	{
 		struct bpf_map *m[] = {s->maps.cgroup_policy, s->maps.pid_policy, s->maps.denied,
-				       s->maps.watched};
+				       s->maps.watched, s->maps.ip_providers};
 		int fds[] = {c->o.cgroup_policy_fd, c->o.pid_policy_fd, c->o.denied_fd,
-			     c->o.watched_fd};
+			     c->o.watched_fd, c->o.ip_providers_fd};
 
 		for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
 			if (fds[i] <= 0)
@@ -457,6 +610,23 @@ struct lw_capture *lw_capture_open(const struct lw_capture_opts *o)
 			*lk[i] = bpf_program__attach(tps[i]);
 			if (!*lk[i]) {
 				lw_err("cannot attach %s: %s", bpf_program__section_name(tps[i]),
+				       strerror(errno));
+				goto fail;
+			}
+		}
+	}
+	/* one program for the four exits (user space names the tracepoints);
+	 * only with the gates' provider addresses, without which no socket is
+	 * ever found to carry plaintext to a provider */
+	if (c->o.ip_providers_fd > 0) {
+		static const char *const exits[] = {"sys_exit_write", "sys_exit_writev",
+						    "sys_exit_sendto", "sys_exit_sendmsg"};
+
+		for (size_t i = 0; i < sizeof(exits) / sizeof(exits[0]); i++) {
+			c->exit_links[i] = bpf_program__attach_tracepoint(s->progs.tp_exit_send,
+									  "syscalls", exits[i]);
+			if (!c->exit_links[i]) {
+				lw_err("cannot attach tracepoint syscalls/%s: %s", exits[i],
 				       strerror(errno));
 				goto fail;
 			}
@@ -505,12 +675,121 @@ void lw_capture_stats(struct lw_capture *c, uint64_t out[LW_ST__MAX])
 
 const char *lw_capture_target_path(struct lw_capture *c, uint32_t target)
 {
+	if (target == LW_TARGET_SOCKET)
+		return "socket";
 	return target < c->ntargets ? c->byid[target]->path : "";
 }
 
 size_t lw_capture_ntargets(struct lw_capture *c)
 {
 	return c->nhooked;
+}
+
+/* The target of a mapped file, examined now if it was not yet (its exec or
+ * mmap record may still be queued). */
+static struct target *target_of(struct lw_capture *c, const char *file, const char *shown)
+{
+	struct stat st;
+	struct target *t;
+
+	if (stat(file, &st) != 0)
+		return NULL;
+	t = lw_hmap_get(&c->files, file_key(kdev(st.st_dev), st.st_ino));
+	if (!t || t->dev != kdev(st.st_dev) || t->ino != st.st_ino) {
+		consider_path(c, file, shown, kdev(st.st_dev), st.st_ino);
+		t = lw_hmap_get(&c->files, file_key(kdev(st.st_dev), st.st_ino));
+	}
+	return t && t->dev == kdev(st.st_dev) && t->ino == st.st_ino ? t : NULL;
+}
+
+static void cov_add(char *out, size_t n, const struct target *t)
+{
+	size_t len = strlen(out);
+
+	for (int s = 0; s < ST__N; s++) {
+		const char *name = s == ST_OPENSSL && t->flavor[0] ? t->flavor : stack_names[s];
+
+		if (!(t->stacks & (1u << s)) || s == ST_NSS_SSL)
+			continue;
+		snprintf(out + len, n - len, "%s%s (%s)", len ? ", " : "", name, t->path);
+		len = strlen(out);
+	}
+}
+
+int lw_capture_coverage(struct lw_capture *c, pid_t pid, const char *exe_hint, char *out,
+			size_t n)
+{
+	char exe_proc[64], path[64], file[PATH_MAX + 64], shown[PATH_MAX], line[PATH_MAX + 128];
+	const char *exe_file = exe_proc;
+	struct target *exe;
+	bool jvm = false, gone;
+	ssize_t len;
+	FILE *f = NULL;
+
+	out[0] = 0;
+	snprintf(exe_proc, sizeof(exe_proc), "/proc/%d/exe", (int)pid);
+	len = readlink(exe_proc, shown, sizeof(shown) - 1);
+	gone = len <= 0;
+	if (gone) {
+		/* a fast client: its executable (as named at exec) still tells
+		 * much; its libraries are unknown */
+		if (!exe_hint || !exe_hint[0])
+			return -1;
+		snprintf(shown, sizeof(shown), "%s", exe_hint);
+		exe_file = exe_hint;
+	} else {
+		shown[len] = 0;
+	}
+	exe = target_of(c, exe_file, shown);
+	if (exe && exe->hooked)
+		cov_add(out, n, exe);
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	if (!gone)
+		f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		char range[64], perms[8], *p;
+		struct target *t;
+
+		if (sscanf(line, "%63s %7s", range, perms) != 2 || !strchr(perms, 'x'))
+			continue;
+		p = strchr(line, '/');
+		if (!p)
+			continue;
+		p[strcspn(p, "\n")] = 0;
+		if (strstr(p, "/libjvm.so"))
+			jvm = true;
+		if (!is_tls_lib(p))
+			continue;
+		snprintf(file, sizeof(file), "/proc/%d/map_files/%s", (int)pid, range);
+		t = target_of(c, file, p);
+		if (t && t->hooked && !strstr(out, t->path))
+			cov_add(out, n, t);
+	}
+	if (f)
+		fclose(f);
+	if (out[0])
+		return 1;
+	if (jvm)
+		snprintf(out, n, "Java: TLS runs inside the JVM (JSSE), which uprobes cannot read");
+	else if (exe && exe->why[0])
+		snprintf(out, n, "%s", exe->why);
+	else if (exe && exe->stripped) {
+		int m = lw_file_contains(exe_file, static_markers,
+					 sizeof(static_markers) / sizeof(static_markers[0]));
+
+		if (m >= 0)
+			snprintf(out, n,
+				 "stripped binary with %s linked in: its functions cannot be "
+				 "located without a symbol table",
+				 static_marker_libs[m]);
+	}
+	if (out[0])
+		return 0;
+	if (gone)
+		return -1; /* it may have used a library: its messages will tell */
+	snprintf(out, n, "no TLS stack the agent can hook (rustls, or TLS linked in under other "
+			 "names?)");
+	return 0;
 }
 
 int lw_capture_kmatch_install(struct lw_capture *c, struct lwm_table *t)
@@ -548,9 +827,12 @@ void lw_capture_close(struct lw_capture *c)
 		ring_buffer__consume(c->rb);
 		ring_buffer__free(c->rb);
 	}
+	for (size_t i = 0; i < sizeof(c->exit_links) / sizeof(c->exit_links[0]); i++)
+		bpf_link__destroy(c->exit_links[i]);
 	for (size_t i = 0; i < c->ntargets; i++) {
 		for (int k = 0; k < c->byid[i]->nlinks; k++)
 			bpf_link__destroy(c->byid[i]->links[k]);
+		free(c->byid[i]->links);
 		free(c->byid[i]);
 	}
 	free(c->byid);

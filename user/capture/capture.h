@@ -23,6 +23,9 @@ struct lw_capture_opts {
 	 * refuses, and the provider sockets they watch. -1 (or 0, unset):
 	 * private empty maps, nothing is refused. */
 	int cgroup_policy_fd, pid_policy_fd, denied_fd, watched_fd;
+	/* The gates' provider addresses: plaintext HTTP to one is captured at
+	 * the socket. Unset: none known, no plaintext capture. */
+	int ip_providers_fd;
 	/* every record, after the capture stage has taken what it needs */
 	void (*on_record)(const struct lw_rec *r, size_t len, void *ud);
 	void *ud;
@@ -41,7 +44,18 @@ int lw_capture_fd(struct lw_capture *c);
 int lw_capture_consume(struct lw_capture *c);
 /* Sum of the per-CPU kernel counters (enum lw_stat). */
 void lw_capture_stats(struct lw_capture *c, uint64_t out[LW_ST__MAX]);
-/* Path of the hooked file a record's `target` refers to ("" if unknown). */
+/* The TLS stack a record's `func` belongs to: "openssl", "gnutls", "nss",
+ * "go", "plaintext" (captured at the socket). */
+const char *lw_func_stack(unsigned func);
+/* What the agent reads of a process's TLS, for the log: "gnutls
+ * (/usr/lib/x86_64-linux-gnu/libgnutls.so.30)", or why nothing (a JVM, a
+ * stripped static binary, ...). 1 when some stack of it is hooked, 0 when
+ * none is, -1 when the process is gone (or a zombie) and its executable
+ * (exe_hint: its path at exec, may be NULL) does not tell; out is empty. */
+int lw_capture_coverage(struct lw_capture *c, pid_t pid, const char *exe_hint, char *out,
+			size_t n);
+/* Path of the hooked file a record's `target` refers to ("socket" for
+ * plaintext captured at the socket, "" if unknown). */
 const char *lw_capture_target_path(struct lw_capture *c, uint32_t target);
 /* Targets hooked / examined and refused. */
 size_t lw_capture_ntargets(struct lw_capture *c);

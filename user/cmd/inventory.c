@@ -82,6 +82,7 @@ static bool row(const struct lw_inv_row *r, bool opaque, void *ud)
 		lw_json_bool(&j, "opaque", opaque);
 		lw_json_u64(&j, "requests", r->requests);
 		lw_json_u64(&j, "connections", r->connections);
+		lw_json_u64(&j, "refused", r->refused);
 		lw_json_u64(&j, "bytes_out", r->bytes_out);
 		lw_json_u64(&j, "bytes_in", r->bytes_in);
 		lw_json_u64(&j, "findings", r->findings);
@@ -98,7 +99,11 @@ static bool row(const struct lw_inv_row *r, bool opaque, void *ud)
 				"LAST SEEN");
 		human(r->bytes_out, out, sizeof(out));
 		human(r->bytes_in, in, sizeof(in));
-		if (opaque)
+		if (opaque && r->refused)
+			snprintf(ep, sizeof(ep), "opaque %llu cx %llu refused",
+				 (unsigned long long)r->connections,
+				 (unsigned long long)r->refused);
+		else if (opaque)
 			snprintf(ep, sizeof(ep), "opaque %llu cx",
 				 (unsigned long long)r->connections);
 		else if (!r->endpoint[0])

@@ -53,7 +53,8 @@ struct run {
 	struct lw_inspect *inspect;
 	struct lw_gates *gates;
 	struct lw_capture *cap;
-	struct lw_procs procs; /* identity of gate events */
+	struct lw_procs procs;	/* identity of gate events */
+	struct lw_hmap covered; /* pids whose TLS coverage was logged */
 	int64_t mono_to_real_ns;
 	uint64_t next_rescan, next_sweep;
 	uint64_t messages, bytes, reloads, reload_errors;
@@ -98,13 +99,93 @@ static struct lw_config *load_policy(struct run *r)
 	return c;
 }
 
+/* What is known of a process's TLS coverage (`covered`, by pid): logged, or
+ * waiting for a message, because the process exited before it could be
+ * examined (a fast client: its gate event is read after it is gone). */
+struct coverage {
+	bool logged;
+	uint64_t since_ns;
+	char comm[LW_COMM_LEN + 1], service[128], provider[40];
+};
+
+#define COVERAGE_WAIT_NS (3ULL * 1000 * 1000 * 1000)
+
+static void coverage_log(struct coverage *cv, pid_t pid, bool ok, const char *what)
+{
+	cv->logged = true;
+	if (ok)
+		lw_info("pid %d (%s, service %s) -> %s: read through %s", (int)pid, cv->comm,
+			cv->service, cv->provider, what);
+	else
+		lw_warn("pid %d (%s, service %s) -> %s: TLS cannot be read: %s; the provider "
+			"gates still apply, the inventory counts it as opaque",
+			(int)pid, cv->comm, cv->service, cv->provider, what);
+}
+
 static void on_message(const struct lw_msg_view *v, void *ud)
 {
 	struct run *r = ud;
+	struct coverage *cv = lw_hmap_get(&r->covered, v->m->pid);
 
 	r->messages++;
 	r->bytes += v->m->captured;
+	if (cv && !cv->logged) {
+		char what[LW_PATH_LEN + 32];
+
+		if (v->m->func == LW_FN_SOCK_SEND)
+			snprintf(what, sizeof(what), "the socket (plaintext HTTP, no TLS)");
+		else
+			snprintf(what, sizeof(what), "%s (%s)", lw_func_stack(v->m->func), v->lib);
+		coverage_log(cv, (pid_t)v->m->pid, true, what);
+	}
 	lw_inspect_message(r->inspect, v);
+}
+
+static void coverage_forget(struct run *r)
+{
+	for (size_t i = 0; i < r->covered.cap; i++)
+		free(r->covered.slots[i].val);
+	lw_hmap_free(&r->covered);
+}
+
+/* Once per process that reaches a provider: which TLS stack the agent reads
+ * for it, or why it cannot; such a process is governed by the gates alone
+ * and its usage is counted in the inventory as opaque. */
+static void log_coverage(struct run *r, pid_t pid, const char *comm, const char *exe,
+			 const char *service, const char *provider)
+{
+	struct coverage *cv;
+	char what[768];
+	int ok;
+
+	if (!r->cap || lw_hmap_get(&r->covered, (uint64_t)pid))
+		return;
+	if (r->covered.len >= 65536)
+		coverage_forget(r); /* bounded: a pid may be logged twice */
+	cv = lw_xcalloc(1, sizeof(*cv));
+	snprintf(cv->comm, sizeof(cv->comm), "%s", comm);
+	snprintf(cv->service, sizeof(cv->service), "%s", service);
+	snprintf(cv->provider, sizeof(cv->provider), "%s", provider);
+	cv->since_ns = lw_now_ns();
+	lw_hmap_put(&r->covered, (uint64_t)pid, cv);
+	ok = lw_capture_coverage(r->cap, pid, exe, what, sizeof(what));
+	if (ok >= 0)
+		coverage_log(cv, pid, ok > 0, what);
+	/* else gone: its captured messages, if any, tell (on_message) */
+}
+
+/* Processes that exited before they were examined and sent nothing the
+ * agent captured. */
+static void coverage_tick(struct run *r, uint64_t now)
+{
+	for (size_t i = 0; i < r->covered.cap; i++) {
+		struct coverage *cv = r->covered.slots[i].val;
+
+		if (cv && !cv->logged && now - cv->since_ns > COVERAGE_WAIT_NS)
+			coverage_log(cv, (pid_t)r->covered.slots[i].key, false,
+				     "it exited before it could be examined, and no TLS message "
+				     "of it was captured");
+	}
 }
 
 static const char *const decisions[] = {"allowed", "denied", "would_deny"};
@@ -171,12 +252,17 @@ static void on_gate_event(const struct lwg_event *e, void *ud)
 		al.request_left = 0;
 		lw_inspect_alert(r->inspect, &al, e->ts_ns);
 	}
-	/* every provider connection that was let through is usage, also when
-	 * its TLS cannot be read */
-	if (r->inv && e->decision != LWG_DENIED && e->provider < r->set->cat.n)
+	if (e->provider < r->set->cat.n)
+		log_coverage(r, (pid_t)e->pid, comm, p->exe,
+			     pol && pol->id ? pol->name : p->service,
+			     r->set->cat.providers[e->provider].id);
+	/* every provider connection is usage, also when its TLS cannot be
+	 * read, and also when the gates refused it */
+	if (r->inv && e->provider < r->set->cat.n)
 		lw_inventory_connection(r->inv, pol && pol->id ? pol->name : p->service,
 					r->set->cat.providers[e->provider].id,
-					(int64_t)e->ts_ns + r->mono_to_real_ns);
+					(int64_t)e->ts_ns + r->mono_to_real_ns,
+					e->decision == LWG_DENIED);
 	lw_buf_putc(&r->out, '\n');
 	fwrite(r->out.p, 1, r->out.len, stdout);
 	/* The refused ClientHello write failed with EACCES, but some stacks
@@ -440,6 +526,7 @@ static void on_tick(uint64_t now, void *ud)
 		lw_gates_sweep(r->gates);
 		lw_procs_gc(&r->procs, now, 10ULL * 1000 * 1000 * 1000);
 		lw_inspect_tick(r->inspect, now);
+		coverage_tick(r, now);
 	}
 	if (now >= r->next_rescan) {
 		r->next_rescan = now + CGROUP_RESCAN_NS;
@@ -486,6 +573,7 @@ static void on_exec(pid_t pid, void *ud)
 
 	/* look now: a refused client is gone by the time its event is read */
 	lw_procs_exec(&r->procs, pid, NULL);
+	free(lw_hmap_del(&r->covered, (uint64_t)pid)); /* a new program: look again */
 	lw_gates_apply_pid(r->gates, r->set, pid);
 }
 
@@ -515,6 +603,50 @@ static void on_stats(struct lw_buf *b, void *ud)
 	lw_buf_printf(b, ",\"policy_reloads\":%llu,\"policy_reload_errors\":%llu",
 		      (unsigned long long)r->reloads, (unsigned long long)r->reload_errors);
 	lw_inspect_stats_json(r->inspect, b);
+}
+
+/* run --check: what the agent would refuse to start on, short of the kernel
+ * and the state directory, so `systemctl reload` and deployment pipelines
+ * can fail before a bad file reaches a running agent. */
+static int check_setup(struct run *r, const char *conf_path)
+{
+	struct lw_config *cfg = load_policy(r);
+	char err[512];
+	int rc = 0;
+
+	if (conf_path)
+		printf("configuration %s: ok\n", conf_path);
+	else
+		printf("configuration: none (%s does not exist): defaults and flags\n",
+		       LW_AGENTCONF_DEFAULT);
+	if (!cfg) {
+		lw_err("policy directory %s is not valid (see above)", r->policy_dir);
+		rc = 1;
+	} else {
+		printf("policy directory %s: %zu policies, %zu providers, %zu rules, "
+		       "%zu lists: ok\n",
+		       r->policy_dir, cfg->set.n, cfg->set.cat.n, cfg->rules.n, cfg->rules.nlists);
+		lw_config_free(cfg);
+	}
+	if (r->syslog_target) {
+		struct lw_syslog *s = lw_syslog_open(r->syslog_target, err, sizeof(err));
+
+		if (!s) {
+			lw_err("%s", err);
+			rc = 1;
+		}
+		lw_syslog_close(s);
+	}
+	if (r->webhook_url) {
+		struct lw_webhook *w = lw_webhook_open(r->webhook_url, err, sizeof(err));
+
+		if (!w) {
+			lw_err("%s", err);
+			rc = 1;
+		}
+		lw_webhook_close(w, 0, NULL);
+	}
+	return rc;
 }
 
 /* What the agent keeps in its state directory: the fingerprint key (and
@@ -598,6 +730,10 @@ static void usage(FILE *f)
 	      "                          and metrics.allow_uids of the config may read it\n"
 	      "      --duration SEC      stop after SEC seconds\n"
 	      "      --no-pause          never pause a process that maps a new libssl\n"
+	      "      --check             validate the configuration file, the policy\n"
+	      "                          directory and the sinks' targets, print a summary\n"
+	      "                          and exit (0 valid, 1 not) without loading anything\n"
+	      "                          into the kernel or touching the state directory\n"
 	      "  -v, --verbose           debug logging\n"
 	      "  -h, --help              this help\n",
 	      f);
@@ -621,6 +757,7 @@ int lw_cmd_run(int argc, char **argv)
 		{"metrics", required_argument, 0, 'X'},
 		{"duration", required_argument, 0, 'D'},
 		{"no-pause", no_argument, 0, 'N'},
+		{"check", no_argument, 0, 'K'},
 		{"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
@@ -628,8 +765,8 @@ int lw_cmd_run(int argc, char **argv)
 	struct lw_loop_opts lo = {.cap = {.stop_new_libs = true}, .stats_interval_s = 60};
 	struct lw_loop_result res;
 	struct run r = {.dedupe_window_s = 300, .rate_per_min = 600};
-	const char *config_path = NULL, *metrics = NULL;
-	bool window_set = false, rate_set = false;
+	const char *config_path = NULL, *conf_used = NULL, *metrics = NULL;
+	bool window_set = false, rate_set = false, check_only = false;
 	struct lw_agent_conf conf = {0};
 	int c, rc;
 
@@ -712,6 +849,9 @@ int lw_cmd_run(int argc, char **argv)
 		case 'N':
 			lo.cap.stop_new_libs = false;
 			break;
+		case 'K':
+			check_only = true;
+			break;
 		case 'X': {
 			struct sockaddr_storage ss;
 			socklen_t len;
@@ -773,6 +913,16 @@ int lw_cmd_run(int argc, char **argv)
 		if (!metrics)
 			metrics = conf.metrics_listen;
 		lw_info("configuration %s", path);
+		conf_used = path;
+	}
+	if (!r.policy_dir)
+		r.policy_dir = lw_config_default_dir();
+	if (!r.state_dir)
+		r.state_dir = LW_STATE_DIR_DEFAULT;
+	if (check_only) {
+		rc = check_setup(&r, conf_used);
+		lw_agent_conf_free(&conf);
+		return rc;
 	}
 	/* first: a taken or forbidden address stops the agent before it
 	 * touches anything */
@@ -780,10 +930,6 @@ int lw_cmd_run(int argc, char **argv)
 		lw_agent_conf_free(&conf);
 		return 1;
 	}
-	if (!r.policy_dir)
-		r.policy_dir = lw_config_default_dir();
-	if (!r.state_dir)
-		r.state_dir = LW_STATE_DIR_DEFAULT;
 	{
 		char err[512];
 
@@ -867,7 +1013,7 @@ int lw_cmd_run(int argc, char **argv)
 	}
 	lw_gates_apply(r.gates, r.set);
 	lw_gates_shared(r.gates, &lo.cap.cgroup_policy_fd, &lo.cap.pid_policy_fd, &lo.cap.denied_fd,
-			&lo.cap.watched_fd);
+			&lo.cap.watched_fd, &lo.cap.ip_providers_fd);
 	r.mono_to_real_ns = lw_mono_to_real_ns();
 	r.inspect = lw_inspect_new(r.cfg, stdout, r.mono_to_real_ns, on_block, &r);
 	lw_inspect_on_alert(r.inspect, on_alert, &r);
@@ -911,6 +1057,7 @@ int lw_cmd_run(int argc, char **argv)
 	for (size_t i = 0; i < r.buckets.cap; i++)
 		free(r.buckets.slots[i].val);
 	lw_hmap_free(&r.buckets);
+	coverage_forget(&r);
 	lw_procs_free(&r.procs);
 	lw_config_free(r.cfg);
 	lw_buf_free(&r.out);

@@ -13,7 +13,21 @@
 #include "util/json.h"
 #include "util/log.h"
 
-static const char *const func_names[] = { "SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex" };
+static const char *const func_names[LW_FN__MAX] = {
+	[LW_FN_SSL_WRITE] = "SSL_write",
+	[LW_FN_SSL_WRITE_EX] = "SSL_write_ex",
+	[LW_FN_SSL_READ] = "SSL_read",
+	[LW_FN_SSL_READ_EX] = "SSL_read_ex",
+	[LW_FN_GNUTLS_SEND] = "gnutls_record_send",
+	[LW_FN_GNUTLS_RECV] = "gnutls_record_recv",
+	[LW_FN_PR_WRITE] = "PR_Write",
+	[LW_FN_PR_SEND] = "PR_Send",
+	[LW_FN_PR_READ] = "PR_Read",
+	[LW_FN_PR_RECV] = "PR_Recv",
+	[LW_FN_GO_WRITE] = "crypto/tls.(*Conn).Write",
+	[LW_FN_GO_READ] = "crypto/tls.(*Conn).Read",
+	[LW_FN_SOCK_SEND] = "send",
+};
 
 struct trace {
 	bool json;
@@ -40,7 +54,8 @@ static void print_json(struct trace *t, const struct lw_msg_view *v)
 	lw_json_str(&j, "service", v->proc->service);
 	lw_json_str(&j, "cgroup", v->proc->cgroup);
 	lw_json_str(&j, "lib", v->lib);
-	lw_json_str(&j, "func", m->func < 4 ? func_names[m->func] : "");
+	lw_json_str(&j, "stack", lw_func_stack(m->func));
+	lw_json_str(&j, "func", m->func < LW_FN__MAX ? func_names[m->func] : "");
 	lw_json_str(&j, "dir", m->dir == LW_DIR_EGRESS ? "egress" : "ingress");
 	lw_json_u64(&j, "conn", m->conn_id);
 	lw_json_u64(&j, "seq", m->seq);
@@ -79,8 +94,8 @@ static void print_text(struct trace *t, const struct lw_msg_view *v)
 	for (uint32_t i = 0; i < m->captured; i++) {
 		unsigned char ch = m->data[i];
 
-		lw_buf_putc(&t->out, (ch >= 0x20 && ch < 0x7f) || ch == '\n' || ch == '\t' ? (char)ch
-											   : '.');
+		lw_buf_putc(&t->out,
+			    (ch >= 0x20 && ch < 0x7f) || ch == '\n' || ch == '\t' ? (char)ch : '.');
 	}
 	lw_buf_puts(&t->out, "\n");
 }
@@ -109,7 +124,8 @@ static void usage(FILE *f)
 	      "\n"
 	      "  -p, --pid N            only this process (probes are installed in it alone)\n"
 	      "  -c, --comm NAME        only processes with this command name\n"
-	      "  -f, --format FMT       text (default on a terminal) or json (one object per line)\n"
+	      "  -f, --format FMT       text (default on a terminal) or json (one object per "
+	      "line)\n"
 	      "      --capture-max N    bytes captured per message (default 1M; K/M/G suffixes)\n"
 	      "      --ring-size N      kernel ring buffer size (default 32M)\n"
 	      "      --duration SEC     stop after SEC seconds\n"
@@ -126,19 +142,19 @@ static void usage(FILE *f)
 int lw_cmd_trace(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "pid", required_argument, 0, 'p' },
-		{ "comm", required_argument, 0, 'c' },
-		{ "format", required_argument, 0, 'f' },
-		{ "capture-max", required_argument, 0, 'M' },
-		{ "ring-size", required_argument, 0, 'R' },
-		{ "duration", required_argument, 0, 'D' },
-		{ "no-pause", no_argument, 0, 'N' },
-		{ "verbose", no_argument, 0, 'v' },
-		{ "help", no_argument, 0, 'h' },
-		{ 0, 0, 0, 0 },
+		{"pid", required_argument, 0, 'p'},
+		{"comm", required_argument, 0, 'c'},
+		{"format", required_argument, 0, 'f'},
+		{"capture-max", required_argument, 0, 'M'},
+		{"ring-size", required_argument, 0, 'R'},
+		{"duration", required_argument, 0, 'D'},
+		{"no-pause", no_argument, 0, 'N'},
+		{"verbose", no_argument, 0, 'v'},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
 	};
-	struct trace t = { .json = !isatty(STDOUT_FILENO) };
-	struct lw_loop_opts lo = { .cap = { .stop_new_libs = true } };
+	struct trace t = {.json = !isatty(STDOUT_FILENO)};
+	struct lw_loop_opts lo = {.cap = {.stop_new_libs = true}};
 	struct lw_loop_result res;
 	int c, rc;
 

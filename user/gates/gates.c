@@ -250,8 +250,9 @@ void lw_gates_pid_del(struct lw_gates *g, pid_t pid)
 }
 
 void lw_gates_shared(struct lw_gates *g, int *cgroup_policy_fd, int *pid_policy_fd, int *denied_fd,
-		     int *watched_fd)
+		     int *watched_fd, int *ip_providers_fd)
 {
+	*ip_providers_fd = bpf_map__fd(g->skel->maps.ip_providers);
 	*watched_fd = bpf_map__fd(g->skel->maps.watched);
 	*cgroup_policy_fd = bpf_map__fd(g->skel->maps.cgroup_policy);
 	*pid_policy_fd = bpf_map__fd(g->skel->maps.pid_policy);

@@ -43,7 +43,7 @@ void lw_gates_pid_del(struct lw_gates *g, pid_t pid);
 /* Content verdicts (see "Content blocking" in DESIGN.md). */
 /* Fds of the maps the capture programs share (struct lw_capture_opts). */
 void lw_gates_shared(struct lw_gates *g, int *cgroup_policy_fd, int *pid_policy_fd, int *denied_fd,
-		     int *watched_fd);
+		     int *watched_fd, int *ip_providers_fd);
 /* Refuse every later write of the TCP connection src -> dst (sk_msg drops
  * them: the application's write fails with EACCES). Only connections the
  * gates watch (provider traffic of an enforcing service) are affected. */

@@ -1,0 +1,3 @@
+module leakwatch/lwgo
+
+go 1.19
