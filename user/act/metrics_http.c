@@ -67,6 +67,28 @@ int lw_mserver_decide(const struct lw_mserver_opts *o, int uid_rc, uid_t uid,
 	return REF_ADDRESS;
 }
 
+int lw_mserver_check(const struct lw_mserver_opts *o, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (lw_hostport_parse(o->listen, &ss, &len)) {
+		snprintf(err, errlen,
+			 "metrics: bad listen address '%s' (expected IP:PORT, [IPv6]:PORT)",
+			 o->listen ? o->listen : "");
+		return -1;
+	}
+	if (!lw_sockaddr_is_loopback((struct sockaddr *)&ss) && !o->n_allow_from) {
+		snprintf(
+			err, errlen,
+			"metrics: %s is not a loopback address: listening there needs "
+			"metrics.allow_from (the addresses allowed to scrape) in the configuration",
+			o->listen);
+		return -1;
+	}
+	return 0;
+}
+
 struct lw_mserver *lw_mserver_open(const struct lw_mserver_opts *o, char *err, size_t errlen)
 {
 	struct lw_mserver *s = lw_xcalloc(1, sizeof(*s));
@@ -77,20 +99,9 @@ struct lw_mserver *lw_mserver_open(const struct lw_mserver_opts *o, char *err, s
 	s->lfd = -1;
 	for (int i = 0; i < LW_MSERVER_CONNS; i++)
 		s->c[i].fd = -1;
-	if (lw_hostport_parse(o->listen, &ss, &len)) {
-		snprintf(err, errlen,
-			 "metrics: bad listen address '%s' (expected IP:PORT, [IPv6]:PORT)",
-			 o->listen ? o->listen : "");
+	if (lw_mserver_check(o, err, errlen))
 		goto fail;
-	}
-	if (!lw_sockaddr_is_loopback((struct sockaddr *)&ss) && !o->n_allow_from) {
-		snprintf(
-			err, errlen,
-			"metrics: %s is not a loopback address: listening there needs "
-			"metrics.allow_from (the addresses allowed to scrape) in the configuration",
-			o->listen);
-		goto fail;
-	}
+	lw_hostport_parse(o->listen, &ss, &len);
 	s->o = *o;
 	s->uids = lw_xmalloc((o->n_allow_uids + 1) * sizeof(*s->uids));
 	if (o->n_allow_uids)

@@ -54,7 +54,10 @@ struct lw_mserver_stats {
 
 struct lw_mserver;
 
-/* Binds and listens. NULL with a reason in err. */
+/* The address parses, and one other than loopback comes with allow_from.
+ * 0, or -1 with a reason in err. Nothing is bound. */
+int lw_mserver_check(const struct lw_mserver_opts *o, char *err, size_t errlen);
+/* Binds and listens (after lw_mserver_check). NULL with a reason in err. */
 struct lw_mserver *lw_mserver_open(const struct lw_mserver_opts *o, char *err, size_t errlen);
 void lw_mserver_close(struct lw_mserver *s);
 /* The descriptors to poll now (at most max, LW_MSERVER_CONNS + 1 suffice). */

@@ -656,7 +656,7 @@ static const char *const state_files[] = {LW_FPKEY_FILE, "leakwatch.db"};
 /* The metrics endpoint. One asked for (flag or file) must come up; the
  * default one is given up with a warning when its port is taken: the agent
  * matters more than its metrics. */
-static int open_metrics(struct run *r, const char *listen, const struct lw_agent_conf *conf)
+static struct lw_mserver_opts metrics_opts(const char *listen, const struct lw_agent_conf *conf)
 {
 	struct lw_mserver_opts mo = {
 		.listen = listen ? listen : LW_METRICS_DEFAULT_LISTEN,
@@ -665,10 +665,37 @@ static int open_metrics(struct run *r, const char *listen, const struct lw_agent
 		.allow_from = conf->metrics_from,
 		.n_allow_from = conf->n_metrics_from,
 		.render = render_metrics,
-		.ud = r,
 	};
+
+	return mo;
+}
+
+/* run --check: the endpoint's settings, without taking the port. */
+static int check_metrics(const char *listen, const struct lw_agent_conf *conf)
+{
+	struct lw_mserver_opts mo = metrics_opts(listen, conf);
 	char err[512];
 
+	if (listen && !strcmp(listen, "off")) {
+		printf("metrics: off\n");
+		return 0;
+	}
+	if (lw_mserver_check(&mo, err, sizeof(err))) {
+		lw_err("%s", err);
+		return 1;
+	}
+	printf("metrics: http://%s/metrics, readable by root and %zu more users, %zu address "
+	       "ranges: ok\n",
+	       mo.listen, mo.n_allow_uids, mo.n_allow_from);
+	return 0;
+}
+
+static int open_metrics(struct run *r, const char *listen, const struct lw_agent_conf *conf)
+{
+	struct lw_mserver_opts mo = metrics_opts(listen, conf);
+	char err[512];
+
+	mo.ud = r;
 	if (listen && !strcmp(listen, "off")) {
 		lw_info("metrics endpoint off");
 		return 0;
@@ -921,6 +948,8 @@ int lw_cmd_run(int argc, char **argv)
 		r.state_dir = LW_STATE_DIR_DEFAULT;
 	if (check_only) {
 		rc = check_setup(&r, conf_used);
+		if (check_metrics(metrics, &conf))
+			rc = 1;
 		lw_agent_conf_free(&conf);
 		return rc;
 	}
