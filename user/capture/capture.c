@@ -845,13 +845,13 @@ void lw_capture_close(struct lw_capture *c)
 
 void lw_capture_each_target(struct lw_capture *c,
 			    void (*fn)(const char *path, bool hooked, int nlinks, int nfailed,
-				       void *ud),
+				       const char *why, void *ud),
 			    void *ud)
 {
 	for (size_t i = 0; i < c->ntargets; i++) {
 		const struct target *t = c->byid[i];
 
-		fn(t->path, t->hooked, t->nlinks, t->nfailed, ud);
+		fn(t->path, t->hooked, t->nlinks, t->nfailed, t->why, ud);
 	}
 }
 

@@ -96,20 +96,22 @@ static void capture_counters(struct lw_metrics *m, struct lw_capture *cap)
 }
 
 struct targets {
-	uint64_t hooked, unhooked, failed_probes;
+	uint64_t hooked, unhooked, unreadable, failed_probes;
 	struct lw_metrics *m;
 	bool second; /* pass 1: hooked gauge, pass 2: probes */
 };
 
-static void on_target(const char *path, bool hooked, int nlinks, int nfailed, void *ud)
+static void on_target(const char *path, bool hooked, int nlinks, int nfailed, const char *why,
+		      void *ud)
 {
 	struct targets *t = ud;
 
-	if (!hooked && !nfailed)
+	if (!hooked && !nfailed && !why[0])
 		return; /* examined, holds no TLS code we hook */
 	if (!t->second) {
 		t->hooked += hooked;
-		t->unhooked += !hooked;
+		t->unhooked += !hooked && nfailed;
+		t->unreadable += !hooked && !nfailed;
 		t->failed_probes += (uint64_t)nfailed;
 		lw_metrics_u64(t->m, hooked, "path", path, NULL);
 		return;
@@ -124,16 +126,19 @@ static void capture_targets(struct lw_metrics *m, struct lw_capture *cap)
 
 	lw_metrics_family(m, "leakwatch_target_hooked", LW_METRIC_GAUGE,
 			  "1 for a TLS library or executable the agent hooked, 0 for one it "
-			  "should hook but could not attach any probe to");
+			  "should hook but could not (every attach failed, or its TLS code "
+			  "cannot be located: see the log)");
 	lw_capture_each_target(cap, on_target, &t);
 	t.second = true;
 	lw_metrics_family(m, "leakwatch_target_probes", LW_METRIC_GAUGE,
 			  "Probes of a hooked file by state: attached, or failed to attach");
 	lw_capture_each_target(cap, on_target, &t);
 	lw_metrics_family(m, "leakwatch_targets", LW_METRIC_GAUGE,
-			  "Files with TLS code: hooked, or not hooked because every attach failed");
+			  "Files with TLS code: hooked, not hooked because every attach failed, "
+			  "or not hooked because their TLS code cannot be located (unreadable)");
 	lw_metrics_u64(m, t.hooked, "state", "hooked", NULL);
 	lw_metrics_u64(m, t.unhooked, "state", "failed", NULL);
+	lw_metrics_u64(m, t.unreadable, "state", "unreadable", NULL);
 	counter(m, "leakwatch_probe_attach_failures_total",
 		"Probes (uprobes) the agent could not attach, over every file", t.failed_probes);
 }

@@ -253,8 +253,7 @@ static void on_gate_event(const struct lwg_event *e, void *ud)
 		lw_inspect_alert(r->inspect, &al, e->ts_ns);
 	}
 	if (e->provider < r->set->cat.n)
-		log_coverage(r, (pid_t)e->pid, comm, p->exe,
-			     pol && pol->id ? pol->name : p->service,
+		log_coverage(r, (pid_t)e->pid, comm, p->exe, pol && pol->id ? pol->name : p->service,
 			     r->set->cat.providers[e->provider].id);
 	/* every provider connection is usage, also when its TLS cannot be
 	 * read, and also when the gates refused it */
