@@ -22,6 +22,7 @@ static void usage(FILE *f)
 	      "  scan      classify files offline with the agent's decoders and rules\n"
 	      "  alerts    list, show, acknowledge or export the recorded alerts\n"
 	      "  inventory which services use which AI providers, models, endpoints\n"
+	      "  stats     the running agent's numbers (its metrics endpoint)\n"
 	      "  version   print the version\n"
 	      "\n"
 	      "`leakwatch COMMAND --help` describes each command.\n"
@@ -57,6 +58,8 @@ int main(int argc, char **argv)
 		return lw_cmd_alerts(argc - 1, argv + 1);
 	if (!strcmp(cmd, "inventory"))
 		return lw_cmd_inventory(argc - 1, argv + 1);
+	if (!strcmp(cmd, "stats"))
+		return lw_cmd_stats(argc - 1, argv + 1);
 	fprintf(stderr, "leakwatch: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;

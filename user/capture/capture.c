@@ -835,3 +835,33 @@ void lw_capture_close(struct lw_capture *c)
 	capture_bpf__destroy(c->skel);
 	free(c);
 }
+
+/* ---- for the agent's metrics and self-check (docs/running.md) ---- */
+
+void lw_capture_each_target(struct lw_capture *c,
+			    void (*fn)(const char *path, bool hooked, int nlinks, int nfailed,
+				       const char *why, void *ud),
+			    void *ud)
+{
+	for (size_t i = 0; i < c->ntargets; i++) {
+		const struct target *t = c->byid[i];
+
+		fn(t->path, t->hooked, t->nlinks, t->nfailed, t->why, ud);
+	}
+}
+
+void lw_capture_each_link(struct lw_capture *c, lw_link_fn fn, void *ud)
+{
+	lw_skel_each_link(c->skel->skeleton, fn, ud);
+	if (c->mmap_link)
+		fn(c->mmap_link, "tp_enter_mmap", bpf_program__fd(c->skel->progs.tp_enter_mmap),
+		   ud);
+	for (size_t i = 0; i < c->ntargets; i++)
+		for (int k = 0; k < c->byid[i]->nlinks; k++)
+			fn(c->byid[i]->links[k], c->byid[i]->path, -1, ud);
+}
+
+int lw_capture_ring_fd(struct lw_capture *c)
+{
+	return bpf_map__fd(c->skel->maps.events);
+}

@@ -71,4 +71,18 @@ void lw_capture_close(struct lw_capture *c);
 
 extern const char *const lw_stat_names[LW_ST__MAX];
 
+/* For the agent's metrics and self-check. */
+#include "util/bpflink.h"
+/* Every file examined: hooked, probes attached, attaches that failed, and
+ * why TLS code it holds cannot be hooked ("" when there is no such reason;
+ * a file without TLS code: not hooked, none failed, no reason). */
+void lw_capture_each_target(struct lw_capture *c,
+			    void (*fn)(const char *path, bool hooked, int nlinks, int nfailed,
+				       const char *why, void *ud),
+			    void *ud);
+/* Every BPF link the capture stage holds (tracepoints, uprobes). */
+void lw_capture_each_link(struct lw_capture *c, lw_link_fn fn, void *ud);
+/* The ring buffer map (util/ringuse.h). */
+int lw_capture_ring_fd(struct lw_capture *c);
+
 #endif

@@ -80,12 +80,16 @@ void lw_loop_stats_json(const struct lw_loop_result *r, struct lw_buf *b)
 struct loop {
 	struct lw_messages *ms;
 	const struct lw_loop_opts *o;
+	uint64_t turn_ns; /* when this turn's wait ended */
 };
 
 static void on_record(const struct lw_rec *r, size_t len, void *ud)
 {
 	struct loop *l = ud;
 
+	if (l->o->health && r->type != LW_REC_CHUNK && l->turn_ns > r->ts_ns &&
+	    l->turn_ns - r->ts_ns > l->o->health->lag_max_ns)
+		l->o->health->lag_max_ns = l->turn_ns - r->ts_ns;
 	if (l->ms)
 		lw_messages_record(l->ms, r, len);
 	if (r->type == LW_REC_EXEC && l->o->on_exec)
@@ -115,7 +119,7 @@ int lw_loop_run(const struct lw_loop_opts *o, struct lw_loop_result *res)
 	struct lw_capture *cap;
 	sigset_t mask, old;
 	int sfd, rc = 0;
-	uint64_t start, deadline = 0, next_stats = 0;
+	uint64_t start, deadline = 0, next_stats = 0, busy_from = 0;
 
 	memset(res, 0, sizeof(*res));
 	/* signals arrive through a file descriptor: no handler, no global flag */
@@ -143,6 +147,8 @@ int lw_loop_run(const struct lw_loop_opts *o, struct lw_loop_result *res)
 	if (o->on_capture)
 		o->on_capture(cap, o->ud);
 	l.ms = lw_messages_new(cap, o->on_message, o->ud, o->reasm_mem ? o->reasm_mem : 256u << 20);
+	if (o->on_messages)
+		o->on_messages(l.ms, o->ud);
 	lw_info("ready, %zu targets hooked", lw_capture_ntargets(cap));
 	start = lw_now_ns();
 	if (o->duration_s > 0)
@@ -151,10 +157,22 @@ int lw_loop_run(const struct lw_loop_opts *o, struct lw_loop_result *res)
 		next_stats = start + (uint64_t)(o->stats_interval_s * 1e9);
 
 	for (;;) {
-		struct pollfd pf[2] = {{lw_capture_fd(cap), POLLIN, 0}, {sfd, POLLIN, 0}};
+		struct pollfd pf[2 + LW_LOOP_EXTRA_FDS] = {{lw_capture_fd(cap), POLLIN, 0},
+							   {sfd, POLLIN, 0}};
+		int nx = o->poll_fds ? o->poll_fds(pf + 2, LW_LOOP_EXTRA_FDS, o->ud) : 0;
 		uint64_t now;
-		int n = poll(pf, 2, 20); /* the kernel batches wakeups */
+		int n;
 
+		if (o->health && busy_from) {
+			uint64_t busy = lw_now_ns() - busy_from;
+
+			if (busy > o->health->busy_max_ns)
+				o->health->busy_max_ns = busy;
+		}
+		n = poll(pf, (nfds_t)(2 + nx), 20); /* the kernel batches wakeups */
+		busy_from = l.turn_ns = lw_now_ns();
+		if (o->on_wake)
+			o->on_wake(l.turn_ns, o->ud);
 		if (n < 0 && errno != EINTR) {
 			lw_err("poll: %s", strerror(errno));
 			rc = 1;
@@ -166,6 +184,8 @@ int lw_loop_run(const struct lw_loop_opts *o, struct lw_loop_result *res)
 		lw_messages_tick(l.ms, now);
 		if (o->on_tick)
 			o->on_tick(now, o->ud);
+		if (nx) /* also on timeout: slow clients are dropped by the clock */
+			o->on_poll(pf + 2, nx, now, o->ud);
 		if (o->flush && (fflush(o->flush) != 0 || ferror(o->flush))) {
 			res->output_failed = true;
 			break;

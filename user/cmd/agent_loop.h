@@ -5,6 +5,7 @@
 #ifndef LW_AGENT_LOOP_H
 #define LW_AGENT_LOOP_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,19 @@
 #include "capture/capture.h"
 #include "stream/messages.h"
 #include "util/buf.h"
+
+/* How the loop keeps up, for the agent's self-check. The maxima grow until
+ * the reader clears them. */
+struct lw_loop_health {
+	uint64_t busy_max_ns; /* longest time between two waits (work of one turn) */
+	/* oldest record at the turn it was handled: now - its kernel time.
+	 * Data chunks are left out: their time is the start of the SSL call,
+	 * which may rightly have taken long. */
+	uint64_t lag_max_ns;
+};
+
+/* descriptors others may add to the loop's wait (lw_loop_opts.poll_fds) */
+#define LW_LOOP_EXTRA_FDS 8
 
 struct lw_loop_opts {
 	struct lw_capture_opts cap;
@@ -32,6 +46,15 @@ struct lw_loop_opts {
 	void (*on_stop)(void *ud);
 	/* the in-kernel matcher refused a write */
 	void (*on_verdict)(const struct lw_verdict_rec *v, void *ud);
+	/* the message stage exists (for lw_messages_stats) */
+	void (*on_messages)(struct lw_messages *ms, void *ud);
+	/* each turn right after the wait, before any record is consumed */
+	void (*on_wake)(uint64_t now_ns, void *ud);
+	/* more descriptors to wait on (at most LW_LOOP_EXTRA_FDS, fill pf and
+	 * return how many), handed back with their revents after the wait */
+	int (*poll_fds)(struct pollfd *pf, int max, void *ud);
+	void (*on_poll)(const struct pollfd *pf, int n, uint64_t now_ns, void *ud);
+	struct lw_loop_health *health; /* filled when set */
 };
 
 struct lw_loop_result {

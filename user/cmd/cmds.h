@@ -11,6 +11,7 @@ int lw_cmd_policy(int argc, char **argv);
 int lw_cmd_scan(int argc, char **argv);
 int lw_cmd_alerts(int argc, char **argv);
 int lw_cmd_inventory(int argc, char **argv);
+int lw_cmd_stats(int argc, char **argv);
 /* The same, writing to out and err: what tests call. */
 int lw_cmd_alerts_io(int argc, char **argv, FILE *out, FILE *err);
 

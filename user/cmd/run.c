@@ -13,16 +13,19 @@
 #include "act/alert.h"
 #include "act/fpkey.h"
 #include "act/inventory.h"
+#include "act/metrics_http.h"
 #include "act/store.h"
 #include "act/syslog.h"
 #include "act/webhook.h"
 
 #include <sqlite3.h>
 #include "cmd/agent_loop.h"
+#include "cmd/agent_metrics.h"
 #include "cmd/agentconf.h"
 #include "cmd/cmds.h"
 #include "cmd/config.h"
 #include "cmd/inspect.h"
+#include "cmd/selfcheck.h"
 #include "gates/apply.h"
 #include "gates/gates.h"
 #include "gates/sockkill.h"
@@ -33,10 +36,13 @@
 #include "util/hmap.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/netaddr.h"
+#include "util/private.h"
 
 #define CGROUP_RESCAN_NS (2ULL * 1000 * 1000 * 1000)
 #define SWEEP_NS (1ULL * 1000 * 1000 * 1000)
 #define INV_FLUSH_NS (2ULL * 1000 * 1000 * 1000)
+#define SELFCHECK_NS (1ULL * 1000 * 1000 * 1000)
 
 struct run {
 	const char *policy_dir;
@@ -70,6 +76,13 @@ struct run {
 	uint64_t next_inv_flush;
 	uint64_t store_errors, inv_errors;
 	struct lw_buf out;
+	/* metrics and self-check (docs/running.md) */
+	struct lw_agent_tally tally;
+	struct lw_mserver *srv;
+	struct lw_selfcheck *sc;
+	struct lw_messages *ms;
+	struct lw_loop_health health;
+	uint64_t start_ns, next_check;
 };
 
 static struct lw_config *load_policy(struct run *r)
@@ -214,6 +227,8 @@ static void on_gate_event(const struct lwg_event *e, void *ud)
 	lw_json_str(&j, "dst", dst);
 	lw_json_str(&j, "decision", e->decision < 3 ? decisions[e->decision] : "");
 	lw_json_str(&j, "gate", e->gate < 5 ? gate_names[e->gate] : "");
+	lw_agent_tally_gate(&r->tally, e->gate < 5 ? gate_names[e->gate] : "",
+			    e->decision < 3 ? decisions[e->decision] : "");
 	lw_json_bool(&j, "alert", e->decision != LWG_ALLOWED);
 	lw_json_end(&j);
 	/* a refused (or, in monitor mode, would-be refused) provider is an
@@ -294,6 +309,71 @@ static void on_capture(struct lw_capture *c, void *ud)
 
 	r->cap = c;
 	install_kmatch(r);
+	r->sc = lw_selfcheck_new(c, r->gates, &r->health);
+}
+
+static void on_messages(struct lw_messages *ms, void *ud)
+{
+	struct run *r = ud;
+
+	r->ms = ms;
+}
+
+static void on_wake(uint64_t now_ns, void *ud)
+{
+	struct run *r = ud;
+
+	if (r->sc)
+		lw_selfcheck_wake(r->sc);
+}
+
+static int poll_fds(struct pollfd *pf, int max, void *ud)
+{
+	struct run *r = ud;
+
+	return r->srv ? lw_mserver_pollfds(r->srv, pf, max) : 0;
+}
+
+static void on_poll(const struct pollfd *pf, int n, uint64_t now_ns, void *ud)
+{
+	struct run *r = ud;
+
+	lw_mserver_handle(r->srv, pf, n, now_ns);
+}
+
+/* After close (at stop) the webhook's last counters stand. */
+static void webhook_stats(const struct run *r, struct lw_webhook_stats *ws)
+{
+	if (r->wh_closed)
+		*ws = r->wh_final;
+	else
+		lw_webhook_stats(r->webhook, ws);
+}
+
+/* One snapshot of every number, for a request to the metrics endpoint. */
+static void render_metrics(struct lw_metrics *m, void *ud)
+{
+	struct run *r = ud;
+	struct lw_agent_view v = {
+		.cap = r->cap,
+		.ms = r->ms,
+		.gates = r->gates,
+		.inspect = r->inspect,
+		.sc = r->sc,
+		.srv = r->srv,
+		.tally = &r->tally,
+		.syslog = r->syslog,
+		.store_errors = r->store_errors,
+		.inventory_errors = r->inv_errors,
+		.reloads = r->reloads,
+		.reload_errors = r->reload_errors,
+		.start_mono_ns = r->start_ns,
+		.now_mono_ns = lw_now_ns(),
+		.mono_to_real_ns = r->mono_to_real_ns,
+	};
+
+	webhook_stats(r, &v.webhook);
+	lw_agent_metrics(m, &v);
 }
 
 static void on_verdict(const struct lw_verdict_rec *v, void *ud)
@@ -378,6 +458,7 @@ static enum lw_alert_fate on_alert(const char *json, size_t n, const char *key, 
 	struct run *r = ud;
 	bool merged = false;
 
+	lw_agent_tally_alert(&r->tally, json, n);
 	if (!rate_ok(r, key))
 		return LW_ALERT_SUPPRESSED;
 	if (!r->store)
@@ -409,6 +490,11 @@ static void on_stop(void *ud)
 {
 	struct run *r = ud;
 
+	/* the loop has closed the capture stage: nothing may look at it now */
+	lw_selfcheck_free(r->sc);
+	r->sc = NULL;
+	r->cap = NULL;
+	r->ms = NULL;
 	if (!r->webhook)
 		return;
 	lw_webhook_close(r->webhook, 2000, &r->wh_final);
@@ -452,6 +538,14 @@ static void on_tick(uint64_t now, void *ud)
 	if (now >= r->next_inv_flush) {
 		r->next_inv_flush = now + INV_FLUSH_NS;
 		flush_inventory(r);
+	}
+	if (r->sc && now >= r->next_check) {
+		uint64_t ks[LW_ST__MAX], gs[LWG_ST__MAX];
+
+		r->next_check = now + SELFCHECK_NS;
+		lw_capture_stats(r->cap, ks);
+		lw_gates_stats(r->gates, gs);
+		lw_selfcheck_run(r->sc, now, ks, gs[LWG_ST_EVENT_DROPS]);
 	}
 }
 
@@ -502,10 +596,7 @@ static void on_stats(struct lw_buf *b, void *ud)
 	{
 		struct lw_webhook_stats ws;
 
-		if (r->wh_closed)
-			ws = r->wh_final;
-		else
-			lw_webhook_stats(r->webhook, &ws);
+		webhook_stats(r, &ws);
 		lw_buf_printf(b,
 			      ",\"webhook_sent\":%llu,\"webhook_retries\":%llu,"
 			      "\"webhook_failed\":%llu,\"webhook_dropped\":%llu",
@@ -561,6 +652,69 @@ static int check_setup(struct run *r, const char *conf_path)
 	return rc;
 }
 
+/* What the agent keeps in its state directory: the fingerprint key (and
+ * its temporary file) and the alert store (with SQLite's -wal and -shm). */
+static const char *const state_files[] = {LW_FPKEY_FILE, "leakwatch.db"};
+
+/* The metrics endpoint. One asked for (flag or file) must come up; the
+ * default one is given up with a warning when its port is taken: the agent
+ * matters more than its metrics. */
+static struct lw_mserver_opts metrics_opts(const char *listen, const struct lw_agent_conf *conf)
+{
+	struct lw_mserver_opts mo = {
+		.listen = listen ? listen : LW_METRICS_DEFAULT_LISTEN,
+		.allow_uids = conf->metrics_uids,
+		.n_allow_uids = conf->n_metrics_uids,
+		.allow_from = conf->metrics_from,
+		.n_allow_from = conf->n_metrics_from,
+		.render = render_metrics,
+	};
+
+	return mo;
+}
+
+/* run --check: the endpoint's settings, without taking the port. */
+static int check_metrics(const char *listen, const struct lw_agent_conf *conf)
+{
+	struct lw_mserver_opts mo = metrics_opts(listen, conf);
+	char err[512];
+
+	if (listen && !strcmp(listen, "off")) {
+		printf("metrics: off\n");
+		return 0;
+	}
+	if (lw_mserver_check(&mo, err, sizeof(err))) {
+		lw_err("%s", err);
+		return 1;
+	}
+	printf("metrics: http://%s/metrics, readable by root and %zu more users, %zu address "
+	       "ranges: ok\n",
+	       mo.listen, mo.n_allow_uids, mo.n_allow_from);
+	return 0;
+}
+
+static int open_metrics(struct run *r, const char *listen, const struct lw_agent_conf *conf)
+{
+	struct lw_mserver_opts mo = metrics_opts(listen, conf);
+	char err[512];
+
+	mo.ud = r;
+	if (listen && !strcmp(listen, "off")) {
+		lw_info("metrics endpoint off");
+		return 0;
+	}
+	r->srv = lw_mserver_open(&mo, err, sizeof(err));
+	if (!r->srv && listen) {
+		lw_err("%s", err);
+		return -1;
+	}
+	if (!r->srv)
+		lw_warn("%s: no metrics endpoint (set metrics.listen or --metrics)", err);
+	else
+		lw_info("metrics on http://%s/metrics", lw_mserver_addr(r->srv));
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: leakwatch run [options]\n"
@@ -600,6 +754,10 @@ static void usage(FILE *f)
 	      "      --capture-max N     bytes captured per message (default 1M)\n"
 	      "      --ring-size N       kernel ring buffer size (default 32M)\n"
 	      "      --stats-interval S  print `stats: {...}` every S seconds (default 60)\n"
+	      "      --metrics ADDR|off  serve Prometheus metrics (GET /metrics) and JSON\n"
+	      "                          (GET /stats, `leakwatch stats`) on IP:PORT\n"
+	      "                          (default " LW_METRICS_DEFAULT_LISTEN "); only root\n"
+	      "                          and metrics.allow_uids of the config may read it\n"
 	      "      --duration SEC      stop after SEC seconds\n"
 	      "      --no-pause          never pause a process that maps a new libssl\n"
 	      "      --check             validate the configuration file, the policy\n"
@@ -626,6 +784,7 @@ int lw_cmd_run(int argc, char **argv)
 		{"capture-max", required_argument, 0, 'M'},
 		{"ring-size", required_argument, 0, 'R'},
 		{"stats-interval", required_argument, 0, 'S'},
+		{"metrics", required_argument, 0, 'X'},
 		{"duration", required_argument, 0, 'D'},
 		{"no-pause", no_argument, 0, 'N'},
 		{"check", no_argument, 0, 'K'},
@@ -636,7 +795,7 @@ int lw_cmd_run(int argc, char **argv)
 	struct lw_loop_opts lo = {.cap = {.stop_new_libs = true}, .stats_interval_s = 60};
 	struct lw_loop_result res;
 	struct run r = {.dedupe_window_s = 300, .rate_per_min = 600};
-	const char *config_path = NULL, *conf_used = NULL;
+	const char *config_path = NULL, *conf_used = NULL, *metrics = NULL;
 	bool window_set = false, rate_set = false, check_only = false;
 	struct lw_agent_conf conf = {0};
 	int c, rc;
@@ -723,6 +882,21 @@ int lw_cmd_run(int argc, char **argv)
 		case 'K':
 			check_only = true;
 			break;
+		case 'X': {
+			struct sockaddr_storage ss;
+			socklen_t len;
+
+			if (strcmp(optarg, "off") && lw_hostport_parse(optarg, &ss, &len)) {
+				fprintf(stderr,
+					"leakwatch run: --metrics: expected IP:PORT, [IPv6]:PORT "
+					"or "
+					"off, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			metrics = optarg;
+			break;
+		}
 		case 'v':
 			lw_log_set_level(LW_LOG_DEBUG);
 			break;
@@ -738,6 +912,7 @@ int lw_cmd_run(int argc, char **argv)
 		fprintf(stderr, "leakwatch run: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	r.start_ns = lw_now_ns();
 	/* the configuration file: what no flag set */
 	if (config_path || access(LW_AGENTCONF_DEFAULT, F_OK) == 0) {
 		struct lw_diag d = {0};
@@ -765,6 +940,8 @@ int lw_cmd_run(int argc, char **argv)
 			lo.cap.capture_max = (uint32_t)conf.capture_max;
 		if (!lo.cap.ring_bytes && conf.ring_size)
 			lo.cap.ring_bytes = (uint32_t)conf.ring_size;
+		if (!metrics)
+			metrics = conf.metrics_listen;
 		lw_info("configuration %s", path);
 		conf_used = path;
 	}
@@ -774,8 +951,16 @@ int lw_cmd_run(int argc, char **argv)
 		r.state_dir = LW_STATE_DIR_DEFAULT;
 	if (check_only) {
 		rc = check_setup(&r, conf_used);
+		if (check_metrics(metrics, &conf))
+			rc = 1;
 		lw_agent_conf_free(&conf);
 		return rc;
+	}
+	/* first: a taken or forbidden address stops the agent before it
+	 * touches anything */
+	if (open_metrics(&r, metrics, &conf)) {
+		lw_agent_conf_free(&conf);
+		return 1;
 	}
 	{
 		char err[512];
@@ -784,6 +969,8 @@ int lw_cmd_run(int argc, char **argv)
 			lw_err("fingerprint key: %s", err);
 			return 1;
 		}
+		if (lw_dir_private(r.state_dir, state_files, 2, err, sizeof(err)) != 0)
+			lw_warn("%s", err);
 	}
 	{
 		char path[4096], err[512];
@@ -806,6 +993,10 @@ int lw_cmd_run(int argc, char **argv)
 		int fd = open(r.alerts_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 			      0600);
 
+		/* an existing file keeps what it had, but not its readers */
+		if (fd >= 0 && lw_file_private(fd) != 0)
+			lw_warn("alerts file %s: cannot make it private (chmod 0600): %s",
+				r.alerts_path, strerror(errno));
 		r.alerts_file = fd >= 0 ? fdopen(fd, "a") : NULL;
 		if (!r.alerts_file) {
 			lw_err("alerts file %s: %s", r.alerts_path, strerror(errno));
@@ -871,12 +1062,20 @@ int lw_cmd_run(int argc, char **argv)
 	lo.on_hup = on_hup;
 	lo.on_exec = on_exec;
 	lo.on_stats = on_stats;
+	lo.on_messages = on_messages;
+	lo.on_wake = on_wake;
+	lo.health = &r.health;
+	if (r.srv) {
+		lo.poll_fds = poll_fds;
+		lo.on_poll = on_poll;
+	}
 	rc = lw_loop_run(&lo, &res);
 	if (!rc)
 		lw_info("stopped: %llu messages, %llu bytes captured",
 			(unsigned long long)r.messages, (unsigned long long)r.bytes);
 	lw_gates_consume(r.gates);
 	fflush(stdout);
+	lw_mserver_close(r.srv);
 	lw_gates_close(r.gates);
 	lw_inspect_free(r.inspect); /* reports what is still incomplete */
 	fflush(stdout);
@@ -893,6 +1092,7 @@ int lw_cmd_run(int argc, char **argv)
 	lw_procs_free(&r.procs);
 	lw_config_free(r.cfg);
 	lw_buf_free(&r.out);
+	lw_agent_tally_free(&r.tally);
 	lw_agent_conf_free(&conf);
 	return rc;
 }

@@ -287,3 +287,27 @@ int lw_gates_quarantine(struct lw_gates *g, uint64_t cgroup_id, uint32_t provide
 	return bpf_map__update_elem(g->skel->maps.quarantine, &k, sizeof(k), &until_mono_ns,
 				    sizeof(until_mono_ns), BPF_ANY);
 }
+
+/* ---- for the agent's metrics and self-check (docs/running.md) ---- */
+
+void lw_gates_each_link(struct lw_gates *g, lw_link_fn fn, void *ud)
+{
+	lw_skel_each_link(g->skel->skeleton, fn, ud);
+}
+
+int lw_gates_cgroup_fd(struct lw_gates *g)
+{
+	return g->cgfd;
+}
+
+int lw_gates_ring_fd(struct lw_gates *g)
+{
+	return bpf_map__fd(g->skel->maps.gate_events);
+}
+
+int lw_gates_msg_attach(struct lw_gates *g, int *prog_fd, int *map_fd)
+{
+	*prog_fd = bpf_program__fd(g->skel->progs.gate_msg);
+	*map_fd = bpf_map__fd(g->skel->maps.socks);
+	return g->msg_attached ? 0 : -1;
+}

@@ -57,4 +57,16 @@ int lw_gates_quarantine(struct lw_gates *g, uint64_t cgroup_id, uint32_t provide
 /* The cgroup v2 mount point, from /proc/mounts. -1 if there is none. */
 int lw_cgroup2_mount(char *out, size_t n);
 
+/* For the agent's metrics and self-check. */
+#include "util/bpflink.h"
+/* Every BPF link of the gates (cgroup programs on the hierarchy's root). */
+void lw_gates_each_link(struct lw_gates *g, lw_link_fn fn, void *ud);
+/* The root of the cgroup v2 hierarchy the gates are attached to. */
+int lw_gates_cgroup_fd(struct lw_gates *g);
+/* The gates' ring buffer map (util/ringuse.h). */
+int lw_gates_ring_fd(struct lw_gates *g);
+/* The ClientHello gate is attached to the sockhash, not through a link:
+ * its program and map. 0 when it was attached. */
+int lw_gates_msg_attach(struct lw_gates *g, int *prog_fd, int *map_fd);
+
 #endif

@@ -110,52 +110,6 @@ static void add_pattern(struct lw_ydoc *y, struct lw_catalog *cat, yaml_node_t *
 	p->line = lw_ynode_line(n);
 }
 
-static bool parse_cidr(const char *s, struct lw_cidr *r)
-{
-	char addr[64];
-	const char *slash = strchr(s, '/');
-	size_t alen;
-	unsigned long bits;
-	char *end;
-
-	if (!slash || (alen = (size_t)(slash - s)) >= sizeof(addr) || !slash[1] ||
-	    slash[1] < '0' || slash[1] > '9')
-		return false;
-	memcpy(addr, s, alen);
-	addr[alen] = 0;
-	memset(r, 0, sizeof(*r));
-	if (inet_pton(AF_INET, addr, r->addr) == 1)
-		r->family = AF_INET;
-	else if (inet_pton(AF_INET6, addr, r->addr) == 1)
-		r->family = AF_INET6;
-	else
-		return false;
-	bits = strtoul(slash + 1, &end, 10);
-	if (*end || bits > (r->family == AF_INET ? 32u : 128u))
-		return false;
-	r->prefix = (uint8_t)bits;
-	return true;
-}
-
-/* "10.0.0.1/8" is almost always a typo for a narrower or wider range:
- * refuse it rather than guess which. */
-static bool host_bits_clear(const struct lw_cidr *r)
-{
-	size_t nbytes = r->family == AF_INET ? 4 : 16;
-
-	for (size_t i = 0; i < nbytes; i++) {
-		unsigned bit0 = (unsigned)i * 8;
-		uint8_t mask;
-
-		if (bit0 + 8 <= r->prefix)
-			continue;
-		mask = bit0 >= r->prefix ? 0xff : (uint8_t)(0xff >> (r->prefix - bit0));
-		if (r->addr[i] & mask)
-			return false;
-	}
-	return true;
-}
-
 static void add_range(struct lw_ydoc *y, struct lw_provider *p, yaml_node_t *n)
 {
 	const char *s = lw_ydoc_str(y, n, "ranges");
@@ -163,12 +117,12 @@ static void add_range(struct lw_ydoc *y, struct lw_provider *p, yaml_node_t *n)
 
 	if (!s)
 		return;
-	if (!parse_cidr(s, &r)) {
+	if (!strchr(s, '/') || lw_cidr_parse(s, &r)) {
 		lw_ydoc_err(y, n, "ranges: '%s' is not a CIDR range (192.0.2.0/24, 2001:db8::/32)",
 			    s);
 		return;
 	}
-	if (!host_bits_clear(&r)) {
+	if (!lw_cidr_host_bits_clear(&r)) {
 		lw_ydoc_err(y, n, "ranges: '%s' has bits set past the prefix length", s);
 		return;
 	}

@@ -15,6 +15,7 @@
 
 #include "policy/diag.h"
 #include "util/hmap.h"
+#include "util/netaddr.h" /* struct lw_cidr */
 
 #define LW_MAX_PROVIDERS 64
 #define LW_PROVIDER_ID_MAX 32
@@ -36,12 +37,6 @@ struct lw_host_pattern {
 	int provider;    /* index */
 	uint64_t hash;   /* lw_host_hash(key) */
 	int line;
-};
-
-struct lw_cidr {
-	int family;       /* AF_INET or AF_INET6 */
-	uint8_t addr[16]; /* network byte order; IPv4 in the first 4 bytes */
-	uint8_t prefix;   /* bits */
 };
 
 struct lw_provider {
