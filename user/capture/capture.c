@@ -384,23 +384,20 @@ static bool is_tls_lib(const char *path)
 	       strncmp(base, "libgnutls", 9) == 0 || strncmp(base, "libnspr4", 8) == 0;
 }
 
-/* Executable and libssl mappings of one process. */
-static void scan_pid(struct lw_capture *c, pid_t pid)
+/* Calls fn for each executable file mapping of pid: `file` opens exactly
+ * the mapped inode (/proc/PID/map_files, also inside a container's mount
+ * namespace), `shown` is the path the process knows it by. False when the
+ * process is gone. */
+static bool each_exec_mapping(pid_t pid, void (*fn)(const char *file, const char *shown, void *ud),
+			      void *ud)
 {
-	char path[64], file[PATH_MAX + 64], shown[PATH_MAX], line[PATH_MAX + 128];
-	ssize_t n;
+	char path[64], file[PATH_MAX + 64], line[PATH_MAX + 128];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	n = readlink(path, shown, sizeof(shown) - 1);
-	if (n > 0) {
-		shown[n] = 0;
-		consider_path(c, path, shown, 0, 0);
-	}
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
-		return;
+		return false;
 	while (fgets(line, sizeof(line), f)) {
 		char range[64], perms[8], *p;
 
@@ -410,14 +407,34 @@ static void scan_pid(struct lw_capture *c, pid_t pid)
 		if (!p)
 			continue;
 		p[strcspn(p, "\n")] = 0;
-		if (!is_tls_lib(p) || strstr(p, " (deleted)"))
+		if (strstr(p, " (deleted)"))
 			continue;
-		/* map_files names exactly the mapped inode, even inside a
-		 * container's mount namespace */
 		snprintf(file, sizeof(file), "/proc/%d/map_files/%s", (int)pid, range);
-		consider_path(c, file, p, 0, 0);
+		fn(file, p, ud);
 	}
 	fclose(f);
+	return true;
+}
+
+static void scan_mapping(const char *file, const char *shown, void *ud)
+{
+	if (is_tls_lib(shown))
+		consider_path(ud, file, shown, 0, 0);
+}
+
+/* Executable and TLS library mappings of one process. */
+static void scan_pid(struct lw_capture *c, pid_t pid)
+{
+	char path[64], shown[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, shown, sizeof(shown) - 1);
+	if (n > 0) {
+		shown[n] = 0;
+		consider_path(c, path, shown, 0, 0);
+	}
+	each_exec_mapping(pid, scan_mapping, c);
 }
 
 static void scan_pid_cb(pid_t pid, void *ud)
@@ -712,15 +729,36 @@ static void cov_add(char *out, size_t n, const struct target *t)
 	}
 }
 
+struct cov {
+	struct lw_capture *c;
+	char *out;
+	size_t n;
+	bool jvm;
+};
+
+static void cov_mapping(const char *file, const char *shown, void *ud)
+{
+	struct cov *cv = ud;
+	struct target *t;
+
+	if (strstr(shown, "/libjvm.so"))
+		cv->jvm = true;
+	if (!is_tls_lib(shown))
+		return;
+	t = target_of(cv->c, file, shown);
+	if (t && t->hooked && !strstr(cv->out, t->path))
+		cov_add(cv->out, cv->n, t);
+}
+
 int lw_capture_coverage(struct lw_capture *c, pid_t pid, const char *exe_hint, char *out,
 			size_t n)
 {
-	char exe_proc[64], path[64], file[PATH_MAX + 64], shown[PATH_MAX], line[PATH_MAX + 128];
+	char exe_proc[64], shown[PATH_MAX];
 	const char *exe_file = exe_proc;
+	struct cov cv = {.c = c, .out = out, .n = n};
 	struct target *exe;
-	bool jvm = false, gone;
+	bool gone;
 	ssize_t len;
-	FILE *f = NULL;
 
 	out[0] = 0;
 	snprintf(exe_proc, sizeof(exe_proc), "/proc/%d/exe", (int)pid);
@@ -739,33 +777,11 @@ int lw_capture_coverage(struct lw_capture *c, pid_t pid, const char *exe_hint, c
 	exe = target_of(c, exe_file, shown);
 	if (exe && exe->hooked)
 		cov_add(out, n, exe);
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	if (!gone)
-		f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		char range[64], perms[8], *p;
-		struct target *t;
-
-		if (sscanf(line, "%63s %7s", range, perms) != 2 || !strchr(perms, 'x'))
-			continue;
-		p = strchr(line, '/');
-		if (!p)
-			continue;
-		p[strcspn(p, "\n")] = 0;
-		if (strstr(p, "/libjvm.so"))
-			jvm = true;
-		if (!is_tls_lib(p))
-			continue;
-		snprintf(file, sizeof(file), "/proc/%d/map_files/%s", (int)pid, range);
-		t = target_of(c, file, p);
-		if (t && t->hooked && !strstr(out, t->path))
-			cov_add(out, n, t);
-	}
-	if (f)
-		fclose(f);
+		each_exec_mapping(pid, cov_mapping, &cv);
 	if (out[0])
 		return 1;
-	if (jvm)
+	if (cv.jvm)
 		snprintf(out, n, "Java: TLS runs inside the JVM (JSSE), which uprobes cannot read");
 	else if (exe && exe->why[0])
 		snprintf(out, n, "%s", exe->why);
