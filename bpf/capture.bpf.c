@@ -200,10 +200,13 @@ struct {
 	__array(values, struct kmatch_table);
 } kmatch SEC(".maps");
 
-/* Library files user space has already examined (hooked or not). */
+/* Files user space has already examined (hooked or not): libraries mapped
+ * and, in selected services, programs exec'd are not paused for them. LRU:
+ * a host with more files than this evicts the least used, which user space
+ * marks again when it sees them (a pause, not a stuck table). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
 	__type(key, struct lw_file_key);
 	__type(value, __u8);
 } known_files SEC(".maps");

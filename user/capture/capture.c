@@ -301,8 +301,10 @@ static void consider_file(struct lw_capture *c, const char *file, const char *sh
 	char list[64] = "";
 	int found;
 
-	if (t && t->dev == dev && t->ino == ino)
+	if (t && t->dev == dev && t->ino == ino) {
+		mark_known(c, dev, ino); /* evicted from the kernel's LRU since */
 		return;
+	}
 	t = target_new(c, dev, ino, shown);
 	mark_known(c, dev, ino);
 	for (size_t i = 0; i < NHOOKS; i++)
