@@ -792,7 +792,7 @@ int gate_msg(struct sk_msg_md *msg)
 {
 	struct lwg_sock_key k = {};
 	struct hello h = {};
-	__u32 pol, prov, rec_len;
+	__u32 pol, prov, rec_len, gate = LWG_GATE_SNI;
 	__u8 hdr[5], dec, enforce;
 	void *data, *end;
 
@@ -827,6 +827,7 @@ int gate_msg(struct sk_msg_md *msg)
 	if (hdr[0] != 0x16) {
 		/* not TLS: a provider address still has to be allowed */
 		h.bad = 0;
+		gate = LWG_GATE_HTTP;
 		goto decide;
 	}
 	rec_len = 5 + (((__u32)hdr[3] << 8) | hdr[4]);
@@ -895,8 +896,8 @@ decide:
 		bpf_map_update_elem(&denied, &k, &pol, BPF_ANY);
 		return SK_DROP;
 	}
-	emit(pol, prov, dec, LWG_GATE_SNI, k.family, k.raddr, bpf_ntohl(k.rport),
-	     h.has_sni ? NAME_SNI : -1, &k);
+	emit(pol, prov, dec, gate, k.family, k.raddr, bpf_ntohl(k.rport), h.has_sni ? NAME_SNI : -1,
+	     &k);
 	if (dec == LWG_DENIED) {
 		bpf_map_update_elem(&denied, &k, &pol, BPF_ANY);
 		return SK_DROP;

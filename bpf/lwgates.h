@@ -54,6 +54,7 @@ enum lwg_gate {
 	LWG_GATE_QUIC = 2,
 	LWG_GATE_ECH = 3,
 	LWG_GATE_QUARANTINE = 4, /* (service, provider) refused after a content block */
+	LWG_GATE_HTTP = 5,	 /* plaintext HTTP to a provider's address (no ClientHello) */
 };
 
 /* Value of `denied`: the policy index, and why the socket is refused. */

@@ -868,7 +868,8 @@ GATE_STATS_KEYS = ["dns_answers_learned", "dns_malformed", "clienthello_malforme
 GATE_EVENT_FIELDS = {"event": str, "ts": (str, int, float), "service": str, "pid": int, "comm": str,
                      "exe": str, "provider": str, "host": str, "dst": str, "decision": str, "gate": str}
 DECISIONS = {"allowed", "denied", "would_deny"}
-GATES = {"sni", "connect", "quic", "ech", "quarantine"}  # "ech": a ClientHello refused for carrying ECH
+GATES = {"sni", "connect", "quic", "ech", "quarantine", "http"}  # "ech": a ClientHello refused for carrying ECH;
+# "http": plaintext HTTP to a provider address
 
 
 class GateAgent(lw.Agent):

@@ -241,6 +241,10 @@ def stacks_pii_alert_and_key_block(t):
         tail = key[13:]
         leaked = [tail[i:i + 12] for i in range(len(tail) - 11) if tail[i:i + 12].encode() in data]
         check(not leaked, "%s: the provider received bytes of the key" % name)
+    plain_pids = {e["pid"] for e in s.agent.provider_events() if e.get("gate") == "http"}
+    # (the key requests are refused before sk_msg judges the connection: no event)
+    check(len(plain_pids) >= 2, "plaintext connections not reported with gate http: %s"
+          % [(e["comm"], e["gate"]) for e in s.agent.provider_events()])
     stats = s.agent.stop_ok()
     check(stats.get("kmatch_verdicts", 0) >= len(CLIENTS) and stats.get("plaintext_sockets", 0) >= 4,
           "stats miss the verdicts or the plaintext sockets: %s"

@@ -193,7 +193,8 @@ static void coverage_tick(struct run *r, uint64_t now)
 }
 
 static const char *const decisions[] = {"allowed", "denied", "would_deny"};
-static const char *const gate_names[] = {"sni", "connect", "quic", "ech", "quarantine"};
+static const char *const gate_names[] = {"sni", "connect", "quic", "ech", "quarantine", "http"};
+#define NGATES (sizeof(gate_names) / sizeof(gate_names[0]))
 
 /* One JSON line per provider connection decision, on stdout. */
 static void on_gate_event(const struct lwg_event *e, void *ud)
@@ -226,8 +227,8 @@ static void on_gate_event(const struct lwg_event *e, void *ud)
 	lw_json_str(&j, "host", host);
 	lw_json_str(&j, "dst", dst);
 	lw_json_str(&j, "decision", e->decision < 3 ? decisions[e->decision] : "");
-	lw_json_str(&j, "gate", e->gate < 5 ? gate_names[e->gate] : "");
-	lw_agent_tally_gate(&r->tally, e->gate < 5 ? gate_names[e->gate] : "",
+	lw_json_str(&j, "gate", e->gate < NGATES ? gate_names[e->gate] : "");
+	lw_agent_tally_gate(&r->tally, e->gate < NGATES ? gate_names[e->gate] : "",
 			    e->decision < 3 ? decisions[e->decision] : "");
 	lw_json_bool(&j, "alert", e->decision != LWG_ALLOWED);
 	lw_json_end(&j);
