@@ -943,22 +943,31 @@ static __always_inline int enter_call(struct call_args *a, bool egress)
 	return 0;
 }
 
+/* The (connection, buffer, count) calls of every C library. count64: the
+ * count is a size_t in and an ssize_t out (GnuTLS), else an int both ways
+ * (SSL_write, PR_Write: the register's upper half is not part of it), or a
+ * size_t in and the count through outlen (the _ex forms). */
+static __always_inline void call_of(struct pt_regs *ctx, __u8 func, bool egress, __u64 outlen,
+				    bool count64, struct call_args *a)
+{
+	__builtin_memset(a, 0, sizeof(*a));
+	a->ssl = PT_REGS_PARM1(ctx);
+	a->buf = PT_REGS_PARM2(ctx);
+	a->num = PT_REGS_PARM3(ctx);
+	if (!outlen && !count64)
+		a->num = (__u32)a->num;
+	a->outlen = outlen;
+	a->target = bpf_get_attach_cookie(ctx);
+	a->func = func;
+	a->egress = egress;
+	a->ret64 = count64;
+}
+
 static __always_inline int enter(struct pt_regs *ctx, __u8 func, bool egress, __u64 outlen)
 {
-	struct call_args a = {
-		.ssl = PT_REGS_PARM1(ctx),
-		.buf = PT_REGS_PARM2(ctx),
-		.num = PT_REGS_PARM3(ctx),
-		.outlen = outlen,
-		.target = bpf_get_attach_cookie(ctx),
-		.func = func,
-		.egress = egress,
-	};
+	struct call_args a;
 
-	/* SSL_write/SSL_read take an int: the register's upper half is not
-	 * part of the argument */
-	if (!outlen)
-		a.num = (__u32)a.num;
+	call_of(ctx, func, egress, outlen, false, &a);
 	return enter_call(&a, egress);
 }
 
@@ -1128,16 +1137,9 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 
 static __always_inline int gnutls_enter(struct pt_regs *ctx, __u8 func, bool egress)
 {
-	struct call_args a = {
-		.ssl = PT_REGS_PARM1(ctx),
-		.buf = PT_REGS_PARM2(ctx),
-		.num = PT_REGS_PARM3(ctx),
-		.target = bpf_get_attach_cookie(ctx),
-		.func = func,
-		.egress = egress,
-		.ret64 = 1,
-	};
+	struct call_args a;
 
+	call_of(ctx, func, egress, 0, true, &a);
 	return enter_call(&a, egress);
 }
 
@@ -1193,15 +1195,9 @@ static __always_inline bool nss_ssl_fd(__u64 fd)
 
 static __always_inline int nss_enter(struct pt_regs *ctx, __u8 func, bool egress)
 {
-	struct call_args a = {
-		.ssl = PT_REGS_PARM1(ctx),
-		.buf = PT_REGS_PARM2(ctx),
-		.num = (__u32)PT_REGS_PARM3(ctx), /* PRInt32 */
-		.target = bpf_get_attach_cookie(ctx),
-		.func = func,
-		.egress = egress,
-	};
+	struct call_args a;
 
+	call_of(ctx, func, egress, 0, false, &a); /* PRInt32 count */
 	if ((__s32)a.num <= 0)
 		return 0;
 	if (!nss_ssl_fd(a.ssl)) {
@@ -1355,6 +1351,11 @@ int BPF_KPROBE(go_close_enter)
 
 #define PLAIN_IOV_MAX 8 /* iovecs walked and captured per writev/sendmsg */
 
+/* What a write syscall's buffer argument is. */
+#define PLAIN_BUF 0 /* (buf, len) */
+#define PLAIN_IOV 1 /* (struct iovec *, count) */
+#define PLAIN_MSG 2 /* (struct user_msghdr *, -): sendmsg */
+
 /* The first byte of what is being written. */
 static __always_inline int first_byte(__u64 buf, bool iov)
 {
@@ -1398,7 +1399,7 @@ __noinline int plain_enter(__s32 fd, __u64 buf, __u64 len, int iov)
 	__u64 cookie;
 	int b;
 
-	if (fd < 0 || !len || (id >> 32) == self_pid)
+	if (fd < 0 || (id >> 32) == self_pid)
 		return 0;
 	/* every write of every process comes here: one that never connected
 	 * to a provider costs a lookup; its sockets the gates did not see
@@ -1411,6 +1412,17 @@ __noinline int plain_enter(__s32 fd, __u64 buf, __u64 len, int iov)
 		return 0;
 	cookie = BPF_CORE_READ(skp, __sk_common.skc_cookie.counter);
 	if (!cookie || !bpf_map_lookup_elem(&provider_socks, &cookie))
+		return 0;
+	if (iov == PLAIN_MSG) {
+		/* only now, for a provider socket: the iovecs of a sendmsg */
+		struct user_msghdr *m = (void *)buf;
+
+		buf = len = 0;
+		bpf_probe_read_user(&buf, sizeof(buf), &m->msg_iov);
+		bpf_probe_read_user(&len, sizeof(len), &m->msg_iovlen);
+		iov = PLAIN_IOV;
+	}
+	if (!len)
 		return 0;
 	kind = bpf_map_lookup_elem(&plain_socks, &cookie);
 	if (!kind) {
@@ -1498,7 +1510,7 @@ __noinline int plain_exit(long ret)
 	return 0;
 }
 
-static __always_inline int on_sock_syscall(__s32 fd, bool egress, __u64 buf, __u64 len, bool iov)
+static __always_inline int on_sock_syscall(__s32 fd, bool egress, __u64 buf, __u64 len, int iov)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call_args *a = bpf_map_lookup_elem(&active, &id);
@@ -1535,54 +1547,49 @@ static __always_inline int on_sock_syscall(__s32 fd, bool egress, __u64 buf, __u
 SEC("tracepoint/syscalls/sys_enter_write")
 int tp_enter_write(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], true, ctx->args[1], ctx->args[2], false);
+	return on_sock_syscall(ctx->args[0], true, ctx->args[1], ctx->args[2], PLAIN_BUF);
 }
 
 SEC("tracepoint/syscalls/sys_enter_writev")
 int tp_enter_writev(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], true, ctx->args[1], ctx->args[2], true);
+	return on_sock_syscall(ctx->args[0], true, ctx->args[1], ctx->args[2], PLAIN_IOV);
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int tp_enter_sendto(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], true, ctx->args[1], ctx->args[2], false);
+	return on_sock_syscall(ctx->args[0], true, ctx->args[1], ctx->args[2], PLAIN_BUF);
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int tp_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
-	struct user_msghdr *m = (void *)ctx->args[1];
-	__u64 iov = 0, n = 0;
-
-	bpf_probe_read_user(&iov, sizeof(iov), &m->msg_iov);
-	bpf_probe_read_user(&n, sizeof(n), &m->msg_iovlen);
-	return on_sock_syscall(ctx->args[0], true, iov, n, true);
+	return on_sock_syscall(ctx->args[0], true, ctx->args[1], 0, PLAIN_MSG);
 }
 
 SEC("tracepoint/syscalls/sys_enter_read")
 int tp_enter_read(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], false, 0, 0, false);
+	return on_sock_syscall(ctx->args[0], false, 0, 0, PLAIN_BUF);
 }
 
 SEC("tracepoint/syscalls/sys_enter_readv")
 int tp_enter_readv(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], false, 0, 0, false);
+	return on_sock_syscall(ctx->args[0], false, 0, 0, PLAIN_BUF);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int tp_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], false, 0, 0, false);
+	return on_sock_syscall(ctx->args[0], false, 0, 0, PLAIN_BUF);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int tp_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sock_syscall(ctx->args[0], false, 0, 0, false);
+	return on_sock_syscall(ctx->args[0], false, 0, 0, PLAIN_BUF);
 }
 
 /* The exits of write, writev, sendto and sendmsg: what a plaintext write

@@ -142,8 +142,26 @@ CLIENTS = {
     "tstclnt": ("nsssvc", "openai"),
     "go": ("gosvc", "google-gemini"),
     "plain": ("plainsvc", "openai"),
-    "gateway": ("gwsvc", "internal-llm"),  # plain HTTP to an internal gateway on :8080
+    "gateway": ("gwsvc", "internal-llm"),  # plain HTTP (sendmsg) to an internal gateway on :8080
 }
+
+
+SENDMSG_CLIENT = r"""
+import socket, sys
+host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+body = open(path, "rb").read()
+head = ("POST /v1/chat/completions HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+        "Content-Length: %d\r\nConnection: close\r\n\r\n" % (host, port, len(body))).encode()
+s = socket.create_connection((host, port), timeout=15)
+s.sendmsg([head, body])
+resp = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    resp += chunk
+sys.exit(0 if resp.startswith(b"HTTP/1.1 200") else 1)
+"""
 
 
 def nss_db(t, ca):
@@ -174,12 +192,15 @@ def run_client(s, name, tag, text, nssdb):
         body = s.body(tag + ".json", gemini(text))
         return s.spawn(svc, [s.lwgo, "client", "-url", "https://%s%s" % (g.GEMINI, GEMINI_PATH),
                              "-cafile", ca, "-body", body])
-    if name in ("plain", "gateway"):
+    if name == "plain":
         body = s.body(tag + ".json", tb.chat(text))
-        url = ("http://%s/v1/chat/completions" % g.OPENAI if name == "plain"
-               else "http://%s:8080/v1/chat/completions" % g.INTERNAL)
         return s.spawn(svc, ["curl", "-sS", "--max-time", "15", "-H", "Content-Type: application/json",
-                             "-H", "Expect:", "--data-binary", "@" + body, url], name="curl")
+                             "-H", "Expect:", "--data-binary", "@" + body,
+                             "http://%s/v1/chat/completions" % g.OPENAI], name="curl")
+    if name == "gateway":
+        # python's socket.sendmsg: headers and body as two iovecs of one sendmsg
+        body = s.body(tag + ".json", tb.chat(text))
+        return s.spawn(svc, [lw.PY, "-c", SENDMSG_CLIENT, g.INTERNAL, "8080", body], name="python3")
     fail("unknown client " + name)
 
 
@@ -206,9 +227,10 @@ def client_ok(name, p, rc):
 
 @test(timeout=420)
 def stacks_pii_alert_and_key_block(t):
-    """wget and gnutls-cli (GnuTLS), tstclnt (NSS), a Go client (crypto/tls, HTTP/2), and curl over
-    plain HTTP to a provider and to an internal LLM gateway (a catalog entry, port 8080) each send
-    personal data, then a block-listed key, from their own
+    """wget and gnutls-cli (GnuTLS), tstclnt (NSS), a Go client (crypto/tls, HTTP/2), curl over
+    plain HTTP to a provider and python's sendmsg (two iovecs) over plain HTTP to an internal LLM
+    gateway (a catalog entry, port 8080) each send personal data, then a block-listed key, from
+    their own
     enforcing service: the first gives an alert naming the client's pid, the service and the
     provider, and reaches the provider; the second fails in the client, and the provider receives
     none of the key's bytes."""

@@ -186,17 +186,6 @@ static void *unsupported(struct parser *p, const char *fmt, ...)
 	return NULL;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool is_alnum(char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -275,16 +264,16 @@ static bool parse_escape(struct parser *p, bool in_class, int *c, uint8_t *set, 
 		if (p->i < p->n && p->s[p->i] == '{') {
 			size_t j = p->i + 1;
 
-			while (j < p->n && hexval(p->s[j]) >= 0 && v <= 0xff)
-				v = v * 16 + hexval(p->s[j++]);
+			while (j < p->n && lw_hexval(p->s[j]) >= 0 && v <= 0xff)
+				v = v * 16 + lw_hexval(p->s[j++]);
 			if (j >= p->n || p->s[j] != '}' || j == p->i + 1 || v > 0xff)
 				return unsupported(p, "'\\x{...}' beyond one byte") != NULL;
 			p->i = j + 1;
 			*c = v;
 			return true;
 		}
-		while (k < 2 && p->i < p->n && hexval(p->s[p->i]) >= 0) {
-			v = v * 16 + hexval(p->s[p->i++]);
+		while (k < 2 && p->i < p->n && lw_hexval(p->s[p->i]) >= 0) {
+			v = v * 16 + lw_hexval(p->s[p->i++]);
 			k++;
 		}
 		*c = v;

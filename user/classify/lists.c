@@ -448,23 +448,12 @@ void lw_list_sort_digests(struct lw_list *l)
 	l->ndigests = k;
 }
 
-static int hexval(char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool lw_hex32(const char *s, uint8_t out[32])
 {
 	if (strlen(s) != 64)
 		return false;
 	for (size_t i = 0; i < 32; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+		int hi = lw_hexval(s[2 * i]), lo = lw_hexval(s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return false;

@@ -115,3 +115,14 @@ void lw_buf_free(struct lw_buf *b)
 	b->p = NULL;
 	b->len = b->cap = 0;
 }
+
+int lw_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -27,4 +27,7 @@ void *lw_xcalloc(size_t n, size_t size);
 void *lw_xrealloc(void *p, size_t n);
 char *lw_xstrdup(const char *s);
 
+/* The value of a hex digit (either case), -1 for any other character. */
+int lw_hexval(char c);
+
 #endif
